@@ -1,0 +1,222 @@
+//! The component SDK: what a source, an analyzer or a sink must implement.
+//!
+//! This crate holds only traits and the small types they exchange, and re-exports the
+//! data model from `visualpath-core`, so that component authors depend on one small,
+//! slow-moving crate (as `tracing-core` is to `tracing`). The runtime that drives
+//! components lives in `visualpath-runtime`.
+//!
+//! - A [`Source`] produces frames on its own thread ([`Source::next_frame`] may block).
+//! - An [`AnalyzerFactory`] creates one [`Analyzer`] per source it is applied to, so
+//!   per-camera state (a previous frame, a tracker) is never shared; shared resources
+//!   (a model session) live in the factory and are handed to each instance.
+//! - A [`Sink`] receives [`Record`]s on its own thread.
+//!
+//! Components never sleep to pace themselves and never spawn unbounded queues; pacing,
+//! queues, drops and timeouts are the runtime's job.
+
+#![forbid(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use visualpath_core as core;
+pub use visualpath_core::{
+    BBox, ClipWindow, Clock, Detection, Event, EventPhase, Frame, Image, Name, Observation,
+    ObservationData, PixelBuffer, PixelFormat, Record, Region, SharedClock, SyncSet, Values,
+};
+
+/// An error from a component, for users: one line that says what failed and, where
+/// possible, what would be valid. The runtime adds the camera, stage and frame.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ComponentError {
+    /// The message.
+    pub message: String,
+    /// Whether trying again later may succeed (a camera that dropped, a broker that is
+    /// restarting) as opposed to a permanent problem (a missing file, a bad model).
+    pub transient: bool,
+}
+
+impl ComponentError {
+    /// A permanent error.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: false,
+        }
+    }
+
+    /// An error that may go away if retried.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: true,
+        }
+    }
+}
+
+/// Result type of component calls.
+pub type Result<T, E = ComponentError> = std::result::Result<T, E>;
+
+/// What a source knows about itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceInfo {
+    /// The source's name in the pipeline.
+    pub name: Name,
+    /// Its kind (`file`, `images`, `synthetic`, `rtsp`, ...).
+    pub kind: &'static str,
+    /// Where it reads from, with any credentials removed (safe to log).
+    pub location: String,
+    /// Frame width when known before the first frame.
+    pub width: Option<u32>,
+    /// Frame height when known before the first frame.
+    pub height: Option<u32>,
+    /// Nominal frame rate when known.
+    pub fps: Option<f64>,
+    /// Number of frames when known (files).
+    pub frame_count: Option<u64>,
+    /// Whether frames arrive in real time (cameras) rather than as fast as they can be
+    /// read (files).
+    pub live: bool,
+}
+
+impl SourceInfo {
+    /// Info with only a name and a kind.
+    pub fn new(name: Name, kind: &'static str) -> Self {
+        Self {
+            name,
+            kind,
+            location: String::new(),
+            width: None,
+            height: None,
+            fps: None,
+            frame_count: None,
+            live: false,
+        }
+    }
+}
+
+/// What [`Source::next_frame`] returns.
+#[derive(Debug)]
+pub enum Poll {
+    /// A frame.
+    Frame(Frame),
+    /// The stream has ended (end of file). The source will not be called again unless
+    /// the runtime loops it with [`Source::rewind`].
+    Eos,
+}
+
+/// Everything a source needs from the runtime.
+#[derive(Clone, Debug)]
+pub struct SourceContext {
+    /// The pipeline clock: `arrival_ns` is `clock.mono_ns()` when a frame is produced,
+    /// and capture times are on `clock.wall_ns()`'s timeline.
+    pub clock: SharedClock,
+}
+
+/// A producer of frames: a file, a folder of images, a camera.
+///
+/// The runtime calls [`Source::next_frame`] in a loop on a dedicated thread. `seq`
+/// numbers must start at 0 and increase by one per decoded frame, including across a
+/// [`Source::rewind`].
+pub trait Source: Send {
+    /// What the source knows about itself.
+    fn info(&self) -> &SourceInfo;
+
+    /// Produces the next frame, blocking until it is available.
+    fn next_frame(&mut self, cx: &SourceContext) -> Result<Poll>;
+
+    /// Starts again from the beginning (for looping files). The default says the source
+    /// cannot loop.
+    fn rewind(&mut self) -> Result<()> {
+        Err(ComponentError::new(format!(
+            "source `{}` ({}) cannot loop",
+            self.info().name,
+            self.info().kind
+        )))
+    }
+}
+
+/// The observations already made on a frame by the analyzers an analyzer runs after.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Upstream<'a> {
+    observations: &'a [Arc<Observation>],
+}
+
+impl<'a> Upstream<'a> {
+    /// Wraps a slice of observations.
+    pub fn new(observations: &'a [Arc<Observation>]) -> Self {
+        Self { observations }
+    }
+
+    /// The observation made by `analyzer` on this frame, if it ran.
+    pub fn get(&self, analyzer: &str) -> Option<&'a Observation> {
+        self.observations
+            .iter()
+            .rev()
+            .find(|o| o.analyzer.as_str() == analyzer)
+            .map(|o| &**o)
+    }
+
+    /// All upstream observations.
+    pub fn iter(&self) -> impl Iterator<Item = &'a Observation> {
+        self.observations.iter().map(|o| &**o)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.observations.is_empty()
+    }
+}
+
+/// Per-source analysis state.
+pub trait Analyzer: Send {
+    /// Analyzes one frame. Returning an error applies the analyzer's error policy
+    /// (skip the frame by default); it never stops other analyzers or cameras.
+    fn analyze(&mut self, frame: &Frame, upstream: Upstream<'_>) -> Result<ObservationData>;
+
+    /// The source's stream was interrupted (loop, reconnect): forget state that links
+    /// consecutive frames (previous frame, tracks).
+    fn reset(&mut self) {}
+}
+
+/// Creates an [`Analyzer`] for each source it is applied to.
+pub trait AnalyzerFactory: Send + Sync {
+    /// A short description for logs and `visualpath graph` (e.g. `motion (threshold 0.02)`).
+    fn describe(&self) -> String;
+
+    /// Creates the analyzer state for one source.
+    fn create(&self, source: &SourceInfo) -> Result<Box<dyn Analyzer>>;
+}
+
+/// A consumer of records: a file, a socket, a broker, a callback.
+///
+/// The runtime calls it from a dedicated thread, through a bounded queue whose overflow
+/// policy is configured per edge.
+pub trait Sink: Send {
+    /// Writes one record.
+    fn write(&mut self, record: &Record) -> Result<()>;
+
+    /// Makes written records durable/visible (called at least at the end of the run).
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for dyn Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("dyn Sink")
+    }
+}
+
+impl fmt::Debug for dyn Analyzer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("dyn Analyzer")
+    }
+}
+
+impl fmt::Debug for dyn Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Source({:?})", self.info().name)
+    }
+}
