@@ -158,15 +158,10 @@ impl BufferPool {
     /// pool when one of the right capacity is idle; `fill` receives the bytes to write
     /// (their previous content is unspecified).
     pub fn fill(&self, len: usize, fill: impl FnOnce(&mut [u8])) -> PixelBuffer {
-        let reused = self
-            .0
-            .free
-            .lock()
-            .ok()
-            .and_then(|mut free| {
-                let i = free.iter().position(|v| v.capacity() >= len)?;
-                Some(free.swap_remove(i))
-            });
+        let reused = self.0.free.lock().ok().and_then(|mut free| {
+            let i = free.iter().position(|v| v.capacity() >= len)?;
+            Some(free.swap_remove(i))
+        });
         let mut data = match reused {
             Some(v) => {
                 REUSED.fetch_add(1, Ordering::Relaxed);

@@ -40,7 +40,9 @@ impl HumanDuration {
         let (num, unit) = t.split_at(split);
         let unit = unit.trim();
         let bad = || {
-            format!("invalid duration `{s}`: write a number with a unit (ns, us, ms, s, m, h), e.g. `250ms` or `1.5s`")
+            format!(
+                "invalid duration `{s}`: write a number with a unit (ns, us, ms, s, m, h), e.g. `250ms` or `1.5s`"
+            )
         };
         let value: f64 = num.parse().map_err(|_| bad())?;
         if !value.is_finite() || value < 0.0 {
@@ -68,15 +70,15 @@ impl fmt::Display for HumanDuration {
         let ns = self.0.as_nanos();
         if ns == 0 {
             f.write_str("0s")
-        } else if ns % 3_600_000_000_000 == 0 {
+        } else if ns.is_multiple_of(3_600_000_000_000) {
             write!(f, "{}h", ns / 3_600_000_000_000)
-        } else if ns % 60_000_000_000 == 0 {
+        } else if ns.is_multiple_of(60_000_000_000) {
             write!(f, "{}m", ns / 60_000_000_000)
-        } else if ns % 1_000_000_000 == 0 {
+        } else if ns.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", ns / 1_000_000_000)
-        } else if ns % 1_000_000 == 0 {
+        } else if ns.is_multiple_of(1_000_000) {
             write!(f, "{}ms", ns / 1_000_000)
-        } else if ns % 1_000 == 0 {
+        } else if ns.is_multiple_of(1_000) {
             write!(f, "{}us", ns / 1_000)
         } else {
             write!(f, "{ns}ns")
@@ -125,7 +127,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 if v.is_finite() && (0.0..1e9).contains(&v) {
                     Ok(HumanDuration::from_secs_f64(v))
                 } else {
-                    Err(E::custom(format!("invalid duration {v}: must be 0 or more seconds")))
+                    Err(E::custom(format!(
+                        "invalid duration {v}: must be 0 or more seconds"
+                    )))
                 }
             }
         }
@@ -154,11 +158,23 @@ mod tests {
 
     #[test]
     fn parses_units() {
-        assert_eq!(HumanDuration::parse("250ms").unwrap().0, Duration::from_millis(250));
-        assert_eq!(HumanDuration::parse("1.5s").unwrap().0, Duration::from_millis(1500));
-        assert_eq!(HumanDuration::parse("2m").unwrap().0, Duration::from_secs(120));
+        assert_eq!(
+            HumanDuration::parse("250ms").unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            HumanDuration::parse("1.5s").unwrap().0,
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            HumanDuration::parse("2m").unwrap().0,
+            Duration::from_secs(120)
+        );
         assert_eq!(HumanDuration::parse("3").unwrap().0, Duration::from_secs(3));
-        assert_eq!(HumanDuration::parse("10 us").unwrap().0, Duration::from_micros(10));
+        assert_eq!(
+            HumanDuration::parse("10 us").unwrap().0,
+            Duration::from_micros(10)
+        );
         assert!(HumanDuration::parse("fast").is_err());
         assert!(HumanDuration::parse("-1s").is_err());
         assert!(HumanDuration::parse("1parsec").is_err());
@@ -166,7 +182,10 @@ mod tests {
 
     #[test]
     fn displays_round_units() {
-        assert_eq!(HumanDuration::parse("1500ms").unwrap().to_string(), "1500ms");
+        assert_eq!(
+            HumanDuration::parse("1500ms").unwrap().to_string(),
+            "1500ms"
+        );
         assert_eq!(HumanDuration::parse("2s").unwrap().to_string(), "2s");
         assert_eq!(HumanDuration::parse("90s").unwrap().to_string(), "90s");
         assert_eq!(HumanDuration::parse("120s").unwrap().to_string(), "2m");

@@ -112,6 +112,9 @@ mod tests {
                 .with_seq(42),
             "boom",
         );
-        assert_eq!(e.to_string(), "camera `cam1`, stage `motion`, frame 42: boom");
+        assert_eq!(
+            e.to_string(),
+            "camera `cam1`, stage `motion`, frame 42: boom"
+        );
     }
 }

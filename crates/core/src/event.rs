@@ -7,7 +7,9 @@ use crate::name::Name;
 use crate::observation::Values;
 
 /// How much video around an event a clip recorder should keep.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct ClipWindow {
     /// Video to keep before the event's start. Default `0s`.

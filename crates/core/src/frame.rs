@@ -223,7 +223,8 @@ mod tests {
 
     #[test]
     fn cloning_a_frame_shares_pixels() {
-        let img = Image::packed(2, 2, PixelFormat::Gray8, PixelBuffer::from_vec(vec![0; 4])).unwrap();
+        let img =
+            Image::packed(2, 2, PixelFormat::Gray8, PixelBuffer::from_vec(vec![0; 4])).unwrap();
         let f = Frame {
             source: Name::from_static("cam"),
             seq: 0,

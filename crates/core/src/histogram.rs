@@ -89,7 +89,11 @@ impl Histogram {
 
     /// Smallest value recorded (0 when empty).
     pub fn min(&self) -> u64 {
-        if self.count() == 0 { 0 } else { self.min.load(Ordering::Relaxed) }
+        if self.count() == 0 {
+            0
+        } else {
+            self.min.load(Ordering::Relaxed)
+        }
     }
 
     /// Largest value recorded.

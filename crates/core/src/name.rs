@@ -46,7 +46,9 @@ impl Name {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(err("it contains a character other than letters, digits, `_` and `-`"));
+            return Err(err(
+                "it contains a character other than letters, digits, `_` and `-`",
+            ));
         }
         Ok(Self(Arc::from(s)))
     }

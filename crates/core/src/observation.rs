@@ -77,11 +77,10 @@ impl Serialize for Values {
 
 impl<'de> Deserialize<'de> for Values {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let m: Vec<(String, Option<f64>)> =
-            serde_json::Map::deserialize(d)?
-                .into_iter()
-                .map(|(k, v)| (k, v.as_f64()))
-                .collect();
+        let m: Vec<(String, Option<f64>)> = serde_json::Map::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| (k, v.as_f64()))
+            .collect();
         Ok(Self(
             m.into_iter()
                 .map(|(k, v)| (Cow::Owned(k), v.unwrap_or(f64::NAN)))
@@ -274,7 +273,10 @@ mod tests {
             bbox: BBox::new(1.0, 2.0, 3.5, 4.25),
         };
         let s = serde_json::to_string(&d).unwrap();
-        assert_eq!(s, r#"{"class":"person","class_id":1,"score":0.9,"box":[1.0,2.0,3.5,4.25]}"#);
+        assert_eq!(
+            s,
+            r#"{"class":"person","class_id":1,"score":0.9,"box":[1.0,2.0,3.5,4.25]}"#
+        );
         let back: Detection = serde_json::from_str(&s).unwrap();
         assert_eq!(back, d);
     }

@@ -175,9 +175,9 @@ struct MemberJson<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::duration::HumanDuration;
     use crate::event::ClipWindow;
     use crate::observation::{BBox, Detection, ObservationData, Timing, Values};
-    use crate::duration::HumanDuration;
 
     #[test]
     fn observation_record_contract() {
@@ -204,7 +204,9 @@ mod tests {
             },
         };
         let mut out = Vec::new();
-        Record::Observation(Arc::new(o)).write_json(&mut out).unwrap();
+        Record::Observation(Arc::new(o))
+            .write_json(&mut out)
+            .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"kind":"observation","source":"cam1","seq":100,"capture_time_ns":1000,"analyzer":"detect","values":{"count":1.0},"detections":[{"class":"person","class_id":1,"score":0.5,"box":[0.0,1.0,2.0,3.0]}],"analyze_ms":1.23}"#

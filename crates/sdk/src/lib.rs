@@ -9,6 +9,7 @@
 //! - An [`AnalyzerFactory`] creates one [`Analyzer`] per source it is applied to, so
 //!   per-camera state (a previous frame, a tracker) is never shared; shared resources
 //!   (a model session) live in the factory and are handed to each instance.
+//! - A [`Fusion`] turns observations into [`Event`]s.
 //! - A [`Sink`] receives [`Record`]s on its own thread.
 //!
 //! Components never sleep to pace themselves and never spawn unbounded queues; pacing,
@@ -187,6 +188,20 @@ pub trait AnalyzerFactory: Send + Sync {
 
     /// Creates the analyzer state for one source.
     fn create(&self, source: &SourceInfo) -> Result<Box<dyn Analyzer>>;
+}
+
+/// Turns observations into events. The built-in implementation evaluates the declarative
+/// rules of a pipeline file; implement this for fusion logic rules cannot express.
+///
+/// Observations of one source arrive in frame order per analyzer (analyzers may
+/// interleave). Implementations should be plain synchronous code driven only by the
+/// observations' capture times, so they are deterministic and testable.
+pub trait Fusion: Send {
+    /// Handles one observation; appends any events it decides to `out`.
+    fn observe(&mut self, observation: &Observation, out: &mut Vec<Event>);
+
+    /// The source has ended: close whatever is open for it (end active events).
+    fn finish_source(&mut self, _source: &Name, _out: &mut Vec<Event>) {}
 }
 
 /// A consumer of records: a file, a socket, a broker, a callback.
