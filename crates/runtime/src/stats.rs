@@ -1,0 +1,338 @@
+//! Live statistics of a running pipeline, and the report at its end.
+//!
+//! Counters are atomics updated by the thread that owns a stage and readable from any
+//! thread (progress bars, the service's metrics endpoint) without locks. Nothing is
+//! logged per frame; readers aggregate per interval.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use visualpath_core::{Histogram, Name};
+
+/// Why a stage did not process an item it received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The analyzer's schedule declined the frame.
+    Schedule,
+    /// The analyzer's `when:` condition was false.
+    Condition,
+    /// The frame's source is not one the analyzer is applied to.
+    SourceFilter,
+    /// The analyzer was still busy with an earlier frame that timed out.
+    Busy,
+    /// The analyzer exceeded its timeout on this frame.
+    Timeout,
+    /// The analyzer (or sink) failed on this item.
+    Error,
+    /// A join of several inputs never received all parts of this frame.
+    JoinIncomplete,
+}
+
+impl SkipReason {
+    /// All reasons, in report order.
+    pub const ALL: [SkipReason; 7] = [
+        Self::Schedule,
+        Self::Condition,
+        Self::SourceFilter,
+        Self::Busy,
+        Self::Timeout,
+        Self::Error,
+        Self::JoinIncomplete,
+    ];
+
+    /// Name used in reports and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Condition => "condition",
+            Self::SourceFilter => "source_filter",
+            Self::Busy => "busy",
+            Self::Timeout => "timeout",
+            Self::Error => "error",
+            Self::JoinIncomplete => "join_incomplete",
+        }
+    }
+}
+
+/// The kind of a pipeline node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// Produces frames.
+    Source,
+    /// Turns frames into observations.
+    Analyzer,
+    /// Turns observations into events.
+    Fusion,
+    /// Joins sources by capture time.
+    Sync,
+    /// Writes records.
+    Sink,
+}
+
+impl fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Source => "source",
+            Self::Analyzer => "analyzer",
+            Self::Fusion => "fusion",
+            Self::Sync => "sync",
+            Self::Sink => "sink",
+        })
+    }
+}
+
+/// Counters of one node.
+#[derive(Debug)]
+pub struct NodeStats {
+    /// Node name.
+    pub name: Name,
+    /// Node kind.
+    pub kind: NodeKind,
+    /// Items received (frames for sources: frames produced).
+    pub received: AtomicU64,
+    /// Items processed (frames analyzed, records written, observations evaluated).
+    pub processed: AtomicU64,
+    /// Items emitted (observations, events, sets, records).
+    pub emitted: AtomicU64,
+    /// Failures.
+    pub errors: AtomicU64,
+    skipped: [AtomicU64; SkipReason::ALL.len()],
+    /// Time spent per processed item, ns.
+    pub latency: Histogram,
+    /// For sinks: from the frame's arrival in the pipeline to the record's write, ns.
+    pub end_to_end: Histogram,
+    /// The most recent error message.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl NodeStats {
+    /// Empty counters.
+    pub fn new(name: Name, kind: NodeKind) -> Self {
+        Self {
+            name,
+            kind,
+            received: AtomicU64::new(0),
+            processed: AtomicU64::new(0),
+            emitted: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            skipped: Default::default(),
+            latency: Histogram::new(),
+            end_to_end: Histogram::new(),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Counts a skip.
+    pub fn skip(&self, why: SkipReason) {
+        self.skipped[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Skips for one reason.
+    pub fn skipped(&self, why: SkipReason) -> u64 {
+        self.skipped[why as usize].load(Ordering::Relaxed)
+    }
+
+    /// Records an error; returns how many errors this node has had.
+    pub fn error(&self, message: String) -> u64 {
+        *self.last_error.lock() = Some(message);
+        self.errors.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A serializable snapshot.
+    pub fn snapshot(&self) -> NodeReport {
+        NodeReport {
+            name: self.name.clone(),
+            kind: self.kind,
+            received: self.received.load(Ordering::Relaxed),
+            processed: self.processed.load(Ordering::Relaxed),
+            emitted: self.emitted.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            skipped: SkipReason::ALL
+                .iter()
+                .map(|r| (r.as_str(), self.skipped(*r)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            latency: LatencySummary::of(&self.latency),
+            end_to_end: (self.end_to_end.count() > 0).then(|| LatencySummary::of(&self.end_to_end)),
+            last_error: self.last_error.lock().clone(),
+        }
+    }
+}
+
+/// Quantiles of a latency histogram, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct LatencySummary {
+    /// Number of samples.
+    pub count: u64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Maximum, ms.
+    pub max_ms: f64,
+    /// Mean, ms.
+    pub mean_ms: f64,
+}
+
+impl LatencySummary {
+    /// Summarises a histogram of nanoseconds.
+    pub fn of(h: &Histogram) -> Self {
+        let ms = |ns: u64| (ns as f64 / 1e3).round() / 1e3;
+        Self {
+            count: h.count(),
+            p50_ms: ms(h.quantile(0.5)),
+            p99_ms: ms(h.quantile(0.99)),
+            max_ms: ms(h.max()),
+            mean_ms: (h.mean() / 1e3).round() / 1e3,
+        }
+    }
+}
+
+/// A node's counters at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    /// Node name.
+    pub name: Name,
+    /// Node kind.
+    pub kind: NodeKind,
+    /// Items received.
+    pub received: u64,
+    /// Items processed.
+    pub processed: u64,
+    /// Items emitted.
+    pub emitted: u64,
+    /// Failures.
+    pub errors: u64,
+    /// Skips by reason (only non-zero ones).
+    pub skipped: Vec<(&'static str, u64)>,
+    /// Processing time per item.
+    pub latency: LatencySummary,
+    /// For sinks: pipeline arrival to write.
+    pub end_to_end: Option<LatencySummary>,
+    /// The most recent error.
+    pub last_error: Option<String>,
+}
+
+impl NodeReport {
+    /// Total skips.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// An edge's counters at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct EdgeReport {
+    /// Producer.
+    pub from: Name,
+    /// Consumer.
+    pub to: Name,
+    /// Declared behaviour (`realtime`, `durable(8, block)`, ...).
+    pub spec: String,
+    /// Items pushed.
+    pub pushed: u64,
+    /// Items delivered.
+    pub delivered: u64,
+    /// Dropped: replaced by a newer item (realtime).
+    pub replaced: u64,
+    /// Dropped: edge full (drop-oldest).
+    pub overflow: u64,
+    /// Discarded at an early stop.
+    pub discarded: u64,
+    /// Largest depth seen.
+    pub max_depth: u64,
+    /// Time items waited.
+    pub queue_age: LatencySummary,
+}
+
+/// Everything measured during a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Wall time of the run, seconds.
+    pub elapsed_secs: f64,
+    /// Per node.
+    pub nodes: Vec<NodeReport>,
+    /// Per edge.
+    pub edges: Vec<EdgeReport>,
+    /// Events emitted (start and end records).
+    pub events: u64,
+    /// Pixel buffers allocated and copied during the run.
+    pub buffers: BufferReport,
+    /// The error that stopped the run early, if any.
+    pub error: Option<String>,
+}
+
+/// Buffer counters over a run.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct BufferReport {
+    /// Fresh pixel storages.
+    pub allocated: u64,
+    /// Pool reuses.
+    pub reused: u64,
+    /// Pixel copies.
+    pub copies: u64,
+}
+
+impl RunReport {
+    /// The report of the node called `name`.
+    pub fn node(&self, name: &str) -> Option<&NodeReport> {
+        self.nodes.iter().find(|n| n.name.as_str() == name)
+    }
+
+    /// Human-readable summary table.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:<10} {:<16} {:>8} {:>9} {:>8} {:>7} {:>9} {:>9}",
+            "kind", "stage", "in", "processed", "dropped", "errors", "p50 ms", "p99 ms"
+        );
+        for n in &self.nodes {
+            let dropped_in: u64 = self
+                .edges
+                .iter()
+                .filter(|e| e.to == n.name)
+                .map(|e| e.replaced + e.overflow)
+                .sum();
+            let _ = writeln!(
+                s,
+                "{:<10} {:<16} {:>8} {:>9} {:>8} {:>7} {:>9.2} {:>9.2}",
+                n.kind.to_string(),
+                n.name.as_str(),
+                n.received + dropped_in,
+                n.processed,
+                dropped_in + n.skipped_total(),
+                n.errors,
+                n.latency.p50_ms,
+                n.latency.p99_ms
+            );
+            for (why, k) in &n.skipped {
+                let _ = writeln!(s, "{:<27} skipped ({why}): {k}", "");
+            }
+            if dropped_in > 0 {
+                let _ = writeln!(s, "{:<27} dropped by queue: {dropped_in}", "");
+            }
+            if let Some(e2e) = &n.end_to_end {
+                let _ = writeln!(
+                    s,
+                    "{:<27} arrival->write p50 {:.2} ms, p99 {:.2} ms",
+                    "", e2e.p50_ms, e2e.p99_ms
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "events: {}   elapsed: {:.2} s   pixel copies: {}",
+            self.events, self.elapsed_secs, self.buffers.copies
+        );
+        if let Some(e) = &self.error {
+            let _ = writeln!(s, "stopped by error: {e}");
+        }
+        s
+    }
+}
