@@ -1,0 +1,90 @@
+//! `visualpath`: real-time video AI pipelines from the command line.
+//!
+//! The command-line contract is documented in `docs/ref/cli.md`; scripts depend on it.
+
+mod bench;
+mod inspect;
+mod rules;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Real-time video AI pipelines: sources -> analyzers -> fusion rules -> sinks.
+#[derive(Parser, Debug)]
+#[command(name = "visualpath", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (e.g. `info`, `visualpath_runtime=debug`). Also read from VISUALPATH_LOG.
+    #[arg(long, global = true, env = "VISUALPATH_LOG", default_value = "warn")]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a pipeline on a video file, an image folder, a URL, `synthetic`, or a pipeline .yaml.
+    Run(run::RunArgs),
+    /// Check a pipeline file: exit 0 when valid, 1 with FILE:LINE:COL: message lines when not.
+    Validate {
+        /// The pipeline file.
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of pipeline files.
+    Schema,
+    /// Print the resolved graph of a pipeline file (nodes, links, queue behaviour).
+    Graph {
+        /// The pipeline file.
+        file: PathBuf,
+        /// Graphviz dot instead of text.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Run fusion rule tests (rules, sample observations, expected events).
+    Test {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Measure the engine against the bare work (decode alone) in one run.
+    Bench(bench::BenchArgs),
+}
+
+fn init_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log, cli.log_json);
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate { file } => inspect::validate(&file),
+        Command::Schema => inspect::schema(),
+        Command::Graph { file, dot } => inspect::graph(&file, dot),
+        Command::Test { files } => rules::test(&files),
+        Command::Bench(args) => bench::bench(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Turning a validated [`Plan`] into a runnable pipeline: components are created (files
+//! opened, analyzers configured) and linked as the plan says.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use visualpath_core::{Name, SharedClock};
+use visualpath_runtime::{
+    AnalyzerOptions, Executor, NodeRef, PipelineBuilder, SinkErrorPolicy, SinkOptions,
+    SourceOptions,
+};
+use visualpath_sdk::{AnalyzerFactory, ComponentError, Sink, Source};
+use visualpath_sinks::StdoutSink;
+
+use crate::config::{AnalyzerSpec, SinkOnError, SinkSpec, SourceSpec};
+use crate::plan::Plan;
+
+/// Settings given on the command line that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Pace every source at its capture-time rate.
+    pub realtime: bool,
+    /// Stop every source after this many frames.
+    pub max_frames: Option<u64>,
+    /// Stop every source after this much capture time.
+    pub duration: Option<Duration>,
+    /// Use this executor instead of the file's.
+    pub executor: Option<Executor>,
+    /// Write a per-frame trace here.
+    pub trace: Option<PathBuf>,
+    /// Use this clock (tests).
+    pub clock: Option<SharedClock>,
+}
+
+/// A component that could not be created (a missing file, an unreadable folder).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} `{name}`: {message}")]
+pub struct CreateError {
+    /// `source`, `analyzer` or `sink`.
+    pub kind: &'static str,
+    /// The node's name.
+    pub name: Name,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn create_source(s: &SourceSpec) -> Result<Box<dyn Source>, ComponentError> {
+    let name = s.name.value.clone();
+    if let Some(c) = &s.file {
+        c.build(name)
+    } else if let Some(c) = &s.images {
+        c.build(name)
+    } else if let Some(c) = &s.synthetic {
+        c.build(name)
+    } else {
+        Err(ComponentError::new("no source kind set"))
+    }
+}
+
+fn create_analyzer(a: &AnalyzerSpec) -> Result<Arc<dyn AnalyzerFactory>, ComponentError> {
+    if let Some(c) = &a.motion {
+        Ok(c.factory())
+    } else if let Some(c) = &a.frame_stats {
+        Ok(c.factory())
+    } else if let Some(c) = &a.scene_cut {
+        Ok(c.factory())
+    } else {
+        Err(ComponentError::new("no analyzer kind set"))
+    }
+}
+
+fn create_sink(s: &SinkSpec) -> Result<Box<dyn Sink>, ComponentError> {
+    if let Some(c) = &s.jsonl {
+        c.build()
+    } else if s.stdout.is_some() {
+        Ok(Box::new(StdoutSink::default()))
+    } else {
+        Err(ComponentError::new("no sink kind set"))
+    }
+}
+
+/// Creates every component and links them into a builder, which the caller may extend
+/// (e.g. with `on_event` callbacks) before building.
+pub fn builder(plan: &Plan, o: &Overrides) -> Result<PipelineBuilder, CreateError> {
+    let cfg = &plan.config;
+    let mut b = PipelineBuilder::new();
+    if let Some(c) = &o.clock {
+        b.clock(c.clone());
+    }
+    b.executor(o.executor.unwrap_or(cfg.executor));
+    if let Some(t) = &o.trace {
+        b.trace(t.clone());
+    }
+    let mut refs: HashMap<Name, NodeRef> = HashMap::new();
+    for s in &cfg.sources {
+        let src = create_source(s).map_err(|e| CreateError {
+            kind: "source",
+            name: s.name.value.clone(),
+            message: e.message,
+        })?;
+        let opts = SourceOptions {
+            realtime: s.realtime || o.realtime,
+            looping: s.file.as_ref().is_some_and(|f| f.looping)
+                || s.images.as_ref().is_some_and(|i| i.looping),
+            max_frames: o.max_frames.or(s.max_frames),
+            duration: o.duration.or(s.duration.map(|d| d.get())),
+        };
+        let r = b.source(s.name.value.as_str(), src, opts);
+        refs.insert(s.name.value.clone(), r);
+    }
+    for &i in &plan.analyzer_order {
+        let a = &cfg.analyzers[i];
+        let name = plan.analyzer_name(i);
+        let factory = create_analyzer(a).map_err(|e| CreateError {
+            kind: "analyzer",
+            name: name.clone(),
+            message: e.message,
+        })?;
+        let opts = AnalyzerOptions {
+            schedule: a.schedule,
+            when: plan.conditions.get(&i).cloned(),
+            timeout: a.timeout.map(|t| t.get()),
+            sources: a
+                .sources
+                .as_ref()
+                .map(|v| v.iter().map(|s| s.value.clone()).collect()),
+            on_error: a.on_error,
+            isolation: a.isolation,
+        };
+        let r = b.analyzer(name.as_str(), factory, opts);
+        refs.insert(name, r);
+    }
+    if !cfg.fusion.is_empty() {
+        let rules = cfg.fusion.iter().map(|r| r.value.clone()).collect();
+        let r = b.fusion(crate::config::FUSION_NODE, rules);
+        refs.insert(Name::from_static(crate::config::FUSION_NODE), r);
+    }
+    for g in &cfg.sync {
+        let srcs = g.sources.iter().map(|s| s.value.clone()).collect();
+        let r = b.sync(g.name.value.as_str(), srcs, g.policy.clone());
+        refs.insert(g.name.value.clone(), r);
+    }
+    for s in &cfg.sinks {
+        let sink = create_sink(s).map_err(|e| CreateError {
+            kind: "sink",
+            name: s.name.value.clone(),
+            message: e.message,
+        })?;
+        let opts = SinkOptions {
+            on_error: match s.on_error {
+                SinkOnError::Stop => SinkErrorPolicy::Stop,
+                SinkOnError::Skip => SinkErrorPolicy::Skip,
+            },
+        };
+        let r = b.sink(s.name.value.as_str(), sink, opts);
+        refs.insert(s.name.value.clone(), r);
+    }
+    for l in &plan.links {
+        let (Some(&from), Some(&to)) = (refs.get(&l.from), refs.get(&l.to)) else {
+            continue;
+        };
+        b.link(from).with(l.spec).to(to);
+    }
+    Ok(b)
+}
