@@ -1,33 +1,10 @@
 //! Shared helpers for the CLI tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The repository root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// A test asset: `assets/<rel>` (made by scripts/fetch-assets.sh), else the shared cache.
-/// `None` (after printing why) when it is not on this machine.
-pub fn asset(rel: &str) -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("VISUALPATH_ASSETS").map(|d| PathBuf::from(d).join(rel)),
-        Some(root().join("assets").join(rel)),
-        Some(root().join("../shared/assets").join(rel)),
-    ];
-    for c in candidates.into_iter().flatten() {
-        if c.is_file() {
-            return Some(c);
-        }
-    }
-    eprintln!("SKIP: asset `{rel}` not found; run scripts/fetch-assets.sh to fetch it");
-    None
-}
+pub use visualpath_testkit::{asset, repo_root as root};
 
 pub fn visualpath(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_visualpath"))

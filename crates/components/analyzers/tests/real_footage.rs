@@ -11,19 +11,8 @@ use visualpath_analyzers::FrameStatsConfig;
 use visualpath_analyzers::gray::box_blur3;
 use visualpath_sdk::PixelFormat;
 
-/// `$VISUALPATH_ASSETS/media`, the repository's `assets/media` (scripts/fetch-assets.sh),
-/// or the shared cache beside the repository.
 fn asset(name: &str) -> Option<PathBuf> {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..");
-    std::env::var_os("VISUALPATH_ASSETS")
-        .map(|d| PathBuf::from(d).join("media"))
-        .into_iter()
-        .chain([
-            repo.join("assets/media"),
-            repo.join("../shared/assets/media"),
-        ])
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    visualpath_testkit::asset(&format!("media/{name}"))
 }
 
 #[test]

@@ -18,16 +18,7 @@ use visualpath_media::{FileSource, FileSourceConfig, SyntheticConfig, decode};
 use visualpath_sdk::{Name, Poll, Source, SourceContext};
 
 fn asset(name: &str) -> Option<PathBuf> {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..");
-    std::env::var_os("VISUALPATH_ASSETS")
-        .map(|d| PathBuf::from(d).join("media"))
-        .into_iter()
-        .chain([
-            repo.join("assets/media"),
-            repo.join("../shared/assets/media"),
-        ])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    visualpath_testkit::asset(&format!("media/{name}"))
 }
 
 /// Decodes every frame with ffmpeg-next alone and returns how many there were.

@@ -226,10 +226,13 @@ pub fn probe(path: impl AsRef<Path>) -> Result<SourceInfo, ComponentError> {
         )));
     };
     let decoder = VideoDecoder::open(url, DecoderOptions::default())?;
-    Ok(source_info(name_from_path(path), &decoder))
+    Ok(source_info(source_name_from_path(path), &decoder))
 }
 
-fn name_from_path(path: &Path) -> Name {
+/// A source name from a file path: its stem with characters a [`Name`] does not allow
+/// replaced by `_`, prefixed with `v` if it does not start with a letter (`2024 cam.mkv` →
+/// `v2024_cam`).
+pub fn source_name_from_path(path: &Path) -> Name {
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -275,13 +278,16 @@ mod tests {
 
     #[test]
     fn names_from_paths() {
-        assert_eq!(name_from_path(Path::new("/a/bikes.mp4")).as_str(), "bikes");
         assert_eq!(
-            name_from_path(Path::new("2024 cam.mkv")).as_str(),
+            source_name_from_path(Path::new("/a/bikes.mp4")).as_str(),
+            "bikes"
+        );
+        assert_eq!(
+            source_name_from_path(Path::new("2024 cam.mkv")).as_str(),
             "v2024_cam"
         );
-        assert_eq!(name_from_path(Path::new("")).as_str(), "v");
+        assert_eq!(source_name_from_path(Path::new("")).as_str(), "v");
         let long = "a".repeat(100) + ".mp4";
-        assert_eq!(name_from_path(Path::new(&long)).as_str().len(), 63);
+        assert_eq!(source_name_from_path(Path::new(&long)).as_str().len(), 63);
     }
 }

@@ -31,6 +31,6 @@ pub mod images;
 pub mod synthetic;
 
 pub use decode::{DecodedFrame, DecoderOptions, StreamInfo, Threading, VideoDecoder};
-pub use file::{FileSource, FileSourceConfig, probe};
+pub use file::{FileSource, FileSourceConfig, probe, source_name_from_path};
 pub use images::{ImageFolderConfig, ImageFolderSource};
 pub use synthetic::{SyntheticConfig, SyntheticSource, moves, object_boxes, synthetic_frame};

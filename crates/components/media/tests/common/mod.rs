@@ -11,30 +11,9 @@ use visualpath_sdk::{Poll, Source, SourceContext};
 /// Wall time the test clocks start at.
 pub const WALL0: i64 = 1_700_000_000_000_000_000;
 
-/// Where test footage is looked for, in order: `$VISUALPATH_ASSETS/media`, the
-/// repository's `assets/media` (made by `scripts/fetch-assets.sh`), and the shared cache
-/// beside the repository.
-pub fn asset_dirs() -> Vec<PathBuf> {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..");
-    let mut dirs: Vec<PathBuf> = std::env::var_os("VISUALPATH_ASSETS")
-        .map(|d| PathBuf::from(d).join("media"))
-        .into_iter()
-        .collect();
-    dirs.push(repo.join("assets/media"));
-    dirs.push(repo.join("../shared/assets/media"));
-    dirs
-}
-
-/// The asset `name`, or `None` after printing why the calling test skips.
+/// The asset `media/name`, or `None` after printing why the calling test skips.
 pub fn asset(name: &str) -> Option<PathBuf> {
-    let found = asset_dirs()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        eprintln!("SKIP: asset media/{name} not found; run scripts/fetch-assets.sh to fetch it");
-    }
-    found
+    visualpath_testkit::asset(&format!("media/{name}"))
 }
 
 /// A manual clock and a context using it.
