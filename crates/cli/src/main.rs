@@ -61,7 +61,10 @@ fn init_logging(filter: &str, json: bool) {
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_target(false)
+        // Per-stage spans (decode, analyze, fuse, write) print their duration when they
+        // close, at TRACE level only: nothing is recorded per frame otherwise.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE);
     if json {
         b.json().init();
     } else {

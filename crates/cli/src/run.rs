@@ -86,30 +86,6 @@ fn analyzer_spec(name: &str) -> anyhow::Result<AnalyzerSpec> {
     Ok(spec)
 }
 
-/// A source name from an input: the file stem, made a valid name.
-fn source_name(input: &str) -> Name {
-    let stem = Path::new(input.trim_end_matches('/'))
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("input");
-    let mut s: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    if !s.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        s.insert(0, 's');
-        s.truncate(64);
-    }
-    Name::new(&s).unwrap_or_else(|_| Name::from_static("input"))
-}
-
 fn parse_synthetic(spec: &str) -> anyhow::Result<SyntheticConfig> {
     let mut cfg = SyntheticConfig::default();
     let Some(rest) = spec.strip_prefix("synthetic:") else {
@@ -134,7 +110,7 @@ fn parse_synthetic(spec: &str) -> anyhow::Result<SyntheticConfig> {
 }
 
 fn media_source(input: &str, args: &RunArgs) -> anyhow::Result<SourceSpec> {
-    let name = source_name(input);
+    let name = visualpath_media::source_name_from_path(Path::new(input.trim_end_matches('/')));
     let mut spec = SourceSpec {
         name: Spanned::from(name),
         file: None,

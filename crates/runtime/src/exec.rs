@@ -231,6 +231,21 @@ impl Node {
         }
     }
 
+    fn cx<'a>(
+        &'a self,
+        clock: &'a SharedClock,
+        control: &'a Control,
+        timer: &'a mut Option<u64>,
+    ) -> NodeCx<'a> {
+        NodeCx {
+            clock,
+            stats: &self.stats,
+            outputs: &self.outputs,
+            control,
+            timer,
+        }
+    }
+
     fn outputs_have_room(&self) -> bool {
         self.outputs.all().all(|e| e.has_room())
     }
@@ -256,13 +271,7 @@ impl Node {
         let before = *timer;
         let mut did = false;
         if self.timer_due.swap(false, Ordering::AcqRel) {
-            let mut cx = NodeCx {
-                clock,
-                stats: &self.stats,
-                outputs: &self.outputs,
-                control,
-                timer,
-            };
+            let mut cx = self.cx(clock, control, timer);
             if cx.timer.is_some_and(|t| t <= clock.mono_ns()) {
                 *cx.timer = None;
                 behavior.on_timer(clock.mono_ns(), &mut cx);
@@ -276,13 +285,7 @@ impl Node {
                     continue;
                 };
                 *rr = i + 1;
-                let mut cx = NodeCx {
-                    clock,
-                    stats: &self.stats,
-                    outputs: &self.outputs,
-                    control,
-                    timer,
-                };
+                let mut cx = self.cx(clock, control, timer);
                 match msg {
                     Message::Eos(source) => {
                         let done = match pending_ends.get_mut(&source) {

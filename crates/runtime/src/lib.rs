@@ -33,3 +33,4 @@ pub use pipeline::{
 pub use schedule::Schedule;
 pub use stats::{NodeKind, NodeReport, RunReport, SkipReason};
 pub use trace::Tracer;
+pub use visualpath_fusion::{Condition, RuleConfig};

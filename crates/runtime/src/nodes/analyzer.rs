@@ -412,6 +412,8 @@ impl AnalyzerNode {
         {
             skip(cx, &self.tracer, SkipReason::Condition);
         } else {
+            let _span = tracing::trace_span!("analyze", stage = %self.name, source = %source, seq)
+                .entered();
             let t0 = cx.clock.mono_ns();
             let timeout = self.opts.timeout.unwrap_or(Duration::MAX);
             let state = self.states.get_mut(&source);

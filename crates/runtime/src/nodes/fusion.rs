@@ -47,6 +47,7 @@ impl FusionNode {
 impl Behavior for FusionNode {
     fn on_message(&mut self, _input: usize, msg: Message, cx: &mut NodeCx<'_>) {
         if let Message::Record(Record::Observation(o)) = msg {
+            let _span = tracing::trace_span!("fuse", source = %o.source, seq = o.seq).entered();
             let t0 = cx.clock.mono_ns();
             self.engine.observe(&o, &mut self.out);
             cx.stats.processed.fetch_add(1, Ordering::Relaxed);

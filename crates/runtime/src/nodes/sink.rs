@@ -50,6 +50,7 @@ impl Behavior for SinkNode {
         let Message::Record(r) = msg else {
             return;
         };
+        let _span = tracing::trace_span!("write", stage = %self.name, kind = r.kind()).entered();
         let t0 = cx.clock.mono_ns();
         match self.sink.write(&r) {
             Ok(()) => {

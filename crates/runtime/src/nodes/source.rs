@@ -76,6 +76,7 @@ impl SourceDriver {
 
     pub fn run(mut self) {
         let name = self.stats.name.clone();
+        tracing::debug!(source = %name, info = ?self.source.info(), "source started");
         let cx = SourceContext {
             clock: self.clock.clone(),
         };
@@ -89,7 +90,10 @@ impl SourceDriver {
                 break;
             }
             let t0 = self.clock.mono_ns();
-            let polled = self.source.next_frame(&cx);
+            let polled = {
+                let _span = tracing::trace_span!("decode", source = %name).entered();
+                self.source.next_frame(&cx)
+            };
             match polled {
                 Ok(Poll::Frame(mut frame)) => {
                     backoff = Duration::from_millis(100);
