@@ -38,6 +38,9 @@ pub use event::{ClipWindow, Event, EventPhase};
 pub use frame::{Frame, Image, PixelFormat};
 pub use histogram::Histogram;
 pub use name::{Name, NameError};
-pub use observation::{BBox, Detection, Observation, ObservationData, Region, Timing, Values};
+pub use observation::{
+    BBox, Detection, Face, Keypoint, Observation, ObservationData, Pose, Region, Timing, Track,
+    Values,
+};
 pub use record::{Record, SyncMember, SyncSet};
 pub use time::{Clock, ManualClock, SharedClock, SystemClock};

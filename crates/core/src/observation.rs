@@ -180,6 +180,78 @@ pub struct Region {
     pub score: f32,
 }
 
+/// A tracked object: a detection with an identity that persists across frames.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Track {
+    /// Track id: unique among live tracks; ids are not reused while remembered.
+    pub id: u64,
+    /// Stable slot `1..=N` (`p1..pN`), kept while the track lives and given back to the
+    /// same object if it re-enters within the grace period; `None` when all slots are taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
+    /// Class name.
+    pub class: Label,
+    /// Class id.
+    pub class_id: u32,
+    /// Score of the latest matched detection.
+    pub score: f32,
+    /// Box in pixels of the source frame (predicted when not matched on this frame).
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    /// Velocity of the box centre, pixels per second of capture time.
+    pub velocity: [f32; 2],
+    /// Frames since the track started.
+    pub age: u32,
+    /// Frames on which it was matched to a detection.
+    pub hits: u32,
+    /// Frames since it was last matched (0 when matched on this frame).
+    pub lost: u32,
+}
+
+/// A named point of a pose, in pixels of the source frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Keypoint {
+    /// Name (COCO keypoint names: `nose`, `left_knee`, ...).
+    pub name: Label,
+    /// X.
+    pub x: f32,
+    /// Y.
+    pub y: f32,
+    /// Confidence in `[0, 1]`.
+    pub score: f32,
+}
+
+/// One person's pose.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pose {
+    /// The person box the pose was estimated in.
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    /// Mean keypoint confidence.
+    pub score: f32,
+    /// Keypoints in the model's order.
+    pub keypoints: Vec<Keypoint>,
+    /// Joint angles in degrees (`left_knee`, `right_elbow`, ...) where the three points are
+    /// confident.
+    #[serde(default, skip_serializing_if = "Values::is_empty")]
+    pub angles: Values,
+    /// The track this person belongs to, when a tracker ran before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+}
+
+/// One face.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Face {
+    /// Box in pixels of the source frame.
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    /// Confidence in `[0, 1]`.
+    pub score: f32,
+    /// Landmarks (left eye, right eye, nose, left mouth corner, right mouth corner).
+    pub landmarks: Vec<[f32; 2]>,
+}
+
 /// The payload of an observation. Analyzers fill what they know; empty parts are left
 /// out of output records.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -190,6 +262,12 @@ pub struct ObservationData {
     pub detections: Vec<Detection>,
     /// Flagged areas.
     pub regions: Vec<Region>,
+    /// Tracked objects (confirmed tracks only).
+    pub tracks: Vec<Track>,
+    /// Poses.
+    pub poses: Vec<Pose>,
+    /// Faces.
+    pub faces: Vec<Face>,
     /// Free-form labels (e.g. `cut` from the scene-cut analyzer).
     pub tags: Vec<Label>,
 }

@@ -103,6 +103,15 @@ impl Serialize for Record {
                 if !d.regions.is_empty() {
                     m.serialize_entry("regions", &d.regions)?;
                 }
+                if !d.tracks.is_empty() {
+                    m.serialize_entry("tracks", &d.tracks)?;
+                }
+                if !d.poses.is_empty() {
+                    m.serialize_entry("poses", &d.poses)?;
+                }
+                if !d.faces.is_empty() {
+                    m.serialize_entry("faces", &d.faces)?;
+                }
                 if !d.tags.is_empty() {
                     m.serialize_entry("tags", &d.tags)?;
                 }

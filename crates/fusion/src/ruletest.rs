@@ -326,8 +326,8 @@ impl TestInput {
             data: ObservationData {
                 values,
                 detections,
-                regions: Vec::new(),
                 tags: self.tags.iter().map(|t| t.clone().into()).collect(),
+                ..Default::default()
             },
             timing: Timing::default(),
         })

@@ -22,8 +22,9 @@ use std::sync::Arc;
 
 pub use visualpath_core as core;
 pub use visualpath_core::{
-    BBox, ClipWindow, Clock, Detection, Event, EventPhase, Frame, Image, Name, Observation,
-    ObservationData, PixelBuffer, PixelFormat, Record, Region, SharedClock, SyncSet, Values,
+    BBox, ClipWindow, Clock, Detection, Event, EventPhase, Face, Frame, Image, Keypoint, Name,
+    Observation, ObservationData, PixelBuffer, PixelFormat, Pose, Record, Region, SharedClock,
+    SyncSet, Track, Values,
 };
 
 /// An error from a component, for users: one line that says what failed and, where

@@ -605,6 +605,7 @@ fn observation(
                 .collect(),
             regions: Vec::new(),
             tags: tags.iter().map(|t| (*t).into()).collect(),
+            ..Default::default()
         },
         timing: Default::default(),
     }
