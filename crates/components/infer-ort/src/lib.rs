@@ -31,11 +31,14 @@ use visualpath_infer::{
 pub const ORT_VERSION: &str = "1.31.1";
 const LIB_NAME: &str = "libonnxruntime.so.1.31.1";
 
-/// Where the runtime library is looked for, in order (`ORT_DYLIB_PATH` first).
+/// Where the runtime library is looked for, in order. `ORT_DYLIB_PATH`, when set, is the
+/// only place: a wrong explicit path is an error rather than a silent fallback to another
+/// copy of the library.
 pub fn library_candidates() -> Vec<PathBuf> {
     let mut v = Vec::new();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         v.push(PathBuf::from(p));
+        return v;
     }
     if let Ok(exe) = std::env::current_exe() {
         let mut dir = exe.parent().map(Path::to_path_buf);
@@ -85,7 +88,7 @@ fn environment() -> Result<&'static Environment, InferError> {
         let env = builder.with_name("visualpath").build().map_err(|e| {
             format!("cannot start ONNX Runtime from `{}`: {e}; visualpath needs ONNX Runtime {ORT_VERSION}", lib.display())
         })?;
-        tracing::info!(library = %lib.display(), "ONNX Runtime loaded");
+        tracing::debug!(library = %lib.display(), "ONNX Runtime loaded");
         Ok(env)
     })
     .as_ref()
@@ -231,7 +234,7 @@ impl OrtModel {
             opts.threads.to_string()
         };
         let describe = format!("onnxruntime {ORT_VERSION}, {provider}, {threads} threads");
-        tracing::info!(model = %shown, provider, threads, "model loaded");
+        tracing::debug!(model = %shown, provider, threads, "model loaded");
         Ok(Self {
             session: Mutex::new(session),
             info,
