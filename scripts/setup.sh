@@ -17,8 +17,8 @@ packages=(
   # build: FFmpeg's libraries and clang for the bindings, cmake/nasm for vendored C
   pkg-config clang libclang-dev cmake nasm
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev
-  # assets and tests: ffmpeg/ffprobe, python for registry downloads
-  ffmpeg python3 python3-pip ca-certificates
+  # assets and tests: ffmpeg/ffprobe, python for registry downloads and model conversion
+  ffmpeg python3 python3-pip python3-venv unzip ca-certificates
   # integration tests: brokers and a real RTSP server (started by the tests on free ports)
   mosquitto redis-server python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
@@ -39,8 +39,14 @@ if ! command -v cargo >/dev/null; then
   . "$HOME/.cargo/env"
 fi
 
-echo "== assets (footage; see assets/README.md for provenance and licences)"
+echo "== assets: footage and models (see assets/README.md for provenance and licences)"
 scripts/fetch-assets.sh
+
+echo "== ONNX Runtime library (from the PyPI wheel; MIT)"
+scripts/fetch-onnxruntime.sh
+
+echo "== Python reference tools (onnxruntime, OpenCV) for the comparison tests"
+scripts/python-tools.sh >/dev/null || echo "setup: no Python tools virtualenv; the Python parity test will skip"
 
 echo "== release build"
 cargo build --release -p visualpath
@@ -50,6 +56,8 @@ if [ "$demo" = 1 ]; then
   ./target/release/visualpath run assets/media/vtest.avi --analyze motion,frame_stats,scene_cut --jsonl demo.jsonl
   echo "== demo: a pipeline file with a fusion rule (events in plaza.jsonl)"
   ./target/release/visualpath run examples/pipelines/plaza.yaml
+  echo "== demo: people detection, tracking with slots, poses, zones and lines (people.jsonl)"
+  ./target/release/visualpath run examples/pipelines/people.yaml
   echo "first records of demo.jsonl:"
   head -n 3 demo.jsonl
 fi

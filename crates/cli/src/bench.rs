@@ -18,9 +18,22 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use visualpath_sdk::{AnalyzerFactory, Poll, Source, SourceContext, Upstream};
 
+use crate::bench_models::{DetectBenchArgs, E2eArgs};
 use crate::run::{RunArgs, plan_for};
 
-/// Arguments of `visualpath bench`.
+/// `visualpath bench <what>`.
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCmd {
+    /// The runtime against the bare work (decode + analyzers in a plain loop).
+    Engine(BenchArgs),
+    /// Detector inference: visualpath (Rust, ONNX Runtime) against Python onnxruntime.
+    Detect(DetectBenchArgs),
+    /// End to end on a video: detect + track every frame, and detect every Nth frame with
+    /// tracking in between; throughput and capture-to-output latency.
+    E2e(E2eArgs),
+}
+
+/// Arguments of `visualpath bench engine`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// The video to measure with.
@@ -160,7 +173,15 @@ fn pipeline(b: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<(u64, f64)> 
     Ok((n, n as f64 / secs))
 }
 
-pub fn bench(b: BenchArgs) -> anyhow::Result<ExitCode> {
+pub fn bench(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCmd::Engine(b) => engine(b),
+        BenchCmd::Detect(b) => crate::bench_models::detect(b),
+        BenchCmd::E2e(b) => crate::bench_models::e2e(b),
+    }
+}
+
+fn engine(b: BenchArgs) -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("visualpath-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut d = Vec::new();

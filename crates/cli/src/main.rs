@@ -3,7 +3,9 @@
 //! The command-line contract is documented in `docs/ref/cli.md`; scripts depend on it.
 
 mod bench;
+mod bench_models;
 mod inspect;
+mod models;
 mod rules;
 mod run;
 
@@ -17,7 +19,14 @@ use clap::{Parser, Subcommand};
 #[command(name = "visualpath", version, about, long_about = None)]
 struct Cli {
     /// Log filter (e.g. `info`, `visualpath_runtime=debug`). Also read from VISUALPATH_LOG.
-    #[arg(long, global = true, env = "VISUALPATH_LOG", default_value = "warn")]
+    /// The default shows warnings, errors, and one line per loaded model (which execution
+    /// provider runs it).
+    #[arg(
+        long,
+        global = true,
+        env = "VISUALPATH_LOG",
+        default_value = "warn,visualpath_models=info"
+    )]
     log: String,
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
@@ -51,8 +60,25 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Measure the engine against the bare work (decode alone) in one run.
-    Bench(bench::BenchArgs),
+    /// Benchmarks, each against its baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+    /// Built-in models: list, info, fetch.
+    #[command(subcommand)]
+    Models(models::ModelsCmd),
+}
+
+/// The checkout this executable was built in (for scripts/ and tools/).
+pub fn repo_root() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let mut dir = exe.parent();
+    while let Some(d) = dir {
+        if d.join("scripts/fetch-assets.sh").is_file() {
+            return Some(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    None
 }
 
 fn init_logging(filter: &str, json: bool) {
@@ -82,6 +108,7 @@ fn main() -> ExitCode {
         Command::Graph { file, dot } => inspect::graph(&file, dot),
         Command::Test { files } => rules::test(&files),
         Command::Bench(args) => bench::bench(args),
+        Command::Models(cmd) => models::models(cmd),
     };
     match result {
         Ok(code) => code,

@@ -12,12 +12,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use visualpath_analyzers::{FrameStatsConfig, MotionConfig, SceneCutConfig};
 use visualpath_core::Name;
 use visualpath_media::{FileSourceConfig, ImageFolderConfig, SyntheticConfig};
+use visualpath_models::{DetectConfig, FaceConfig, PoseConfig};
 use visualpath_pipeline::config::{
     AnalyzerSpec, PipelineConfig, SinkSpec, SourceSpec, StdoutConfig,
 };
 use visualpath_pipeline::{Overrides, Plan, builder, load_path};
 use visualpath_runtime::{Executor, NodeKind, RunReport};
 use visualpath_sinks::JsonlConfig;
+use visualpath_track::TrackConfig;
 use visualpath_yaml::Spanned;
 
 /// Arguments of `visualpath run`.
@@ -26,7 +28,8 @@ pub struct RunArgs {
     /// A video file or URL (anything FFmpeg reads), an image folder, `synthetic[:WxH[@FPS]]`,
     /// or a pipeline .yaml.
     pub input: String,
-    /// Analyzers to run, comma-separated: motion, frame_stats, scene_cut.
+    /// Analyzers to run, comma-separated: motion, frame_stats, scene_cut, detect, track,
+    /// pose, face (`track` runs after `detect`, `pose` after `track` or `detect`).
     #[arg(long, value_delimiter = ',')]
     pub analyze: Vec<String>,
     /// Write observations and events as JSON lines to this file.
@@ -61,7 +64,39 @@ pub struct RunArgs {
     pub report: Option<PathBuf>,
 }
 
-const ANALYZERS: &str = "motion, frame_stats, scene_cut";
+const ANALYZERS: &str = "motion, frame_stats, scene_cut, detect, track, pose, face";
+
+/// The analyzers of `--analyze`, wired as a user would: `track` after `detect`, `pose`
+/// after `track` (or `detect`), everything else on the frames directly.
+fn analyzer_specs(names: &[String]) -> anyhow::Result<Vec<AnalyzerSpec>> {
+    let names: Vec<&str> = names
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut specs = Vec::new();
+    for n in &names {
+        let mut spec = analyzer_spec(n)?;
+        let after = |k: &str| {
+            names.contains(&k).then(|| {
+                Spanned::from(Name::new(k).unwrap_or_else(|_| Name::from_static("detect")))
+            })
+        };
+        if spec.track.is_some() {
+            spec.after = vec![after("detect").ok_or_else(|| {
+                anyhow::anyhow!("--analyze track needs a detector: use --analyze detect,track")
+            })?];
+        }
+        if spec.pose.is_some() {
+            spec.after = after("track")
+                .or_else(|| after("detect"))
+                .into_iter()
+                .collect();
+        }
+        specs.push(spec);
+    }
+    Ok(specs)
+}
 
 fn analyzer_spec(name: &str) -> anyhow::Result<AnalyzerSpec> {
     let mut spec = AnalyzerSpec {
@@ -69,6 +104,10 @@ fn analyzer_spec(name: &str) -> anyhow::Result<AnalyzerSpec> {
         motion: None,
         frame_stats: None,
         scene_cut: None,
+        detect: None,
+        track: None,
+        pose: None,
+        face: None,
         after: Vec::new(),
         sources: None,
         when: None,
@@ -81,6 +120,10 @@ fn analyzer_spec(name: &str) -> anyhow::Result<AnalyzerSpec> {
         "motion" => spec.motion = Some(MotionConfig::default()),
         "frame_stats" | "stats" => spec.frame_stats = Some(FrameStatsConfig::default()),
         "scene_cut" | "scenecut" => spec.scene_cut = Some(SceneCutConfig::default()),
+        "detect" => spec.detect = Some(DetectConfig::default()),
+        "track" => spec.track = Some(TrackConfig::default()),
+        "pose" => spec.pose = Some(PoseConfig::default()),
+        "face" => spec.face = Some(FaceConfig::default()),
         other => bail!("unknown analyzer `{other}` in --analyze; available: {ANALYZERS}"),
     }
     Ok(spec)
@@ -217,12 +260,10 @@ pub fn plan_for(args: &RunArgs) -> anyhow::Result<Plan> {
         return Ok(plan);
     }
     let source = media_source(&args.input, args)?;
-    let mut analyzers = Vec::new();
-    for a in &args.analyze {
-        if !a.trim().is_empty() {
-            analyzers.push(Spanned::from(analyzer_spec(a)?));
-        }
-    }
+    let analyzers = analyzer_specs(&args.analyze)?
+        .into_iter()
+        .map(Spanned::from)
+        .collect();
     let cfg = PipelineConfig {
         version: None,
         executor: Executor::Sequential,

@@ -57,7 +57,7 @@ fn unknown_analyzer_kind_lists_the_kinds() {
     assert_eq!(code, Some(1));
     assert_eq!(
         e,
-        "k.yaml:6:5: unknown analyzer kind or field `detect_people`: an analyzer is one of `motion`, `frame_stats`, `scene_cut`; its other fields are `name`, `after`, `sources`, `when`, `schedule`, `timeout`, `on_error`, `isolation`"
+        "k.yaml:6:5: unknown analyzer kind or field `detect_people`: an analyzer is one of `motion`, `frame_stats`, `scene_cut`, `detect`, `track`, `pose`, `face`; its other fields are `name`, `after`, `sources`, `when`, `schedule`, `timeout`, `on_error`, `isolation`"
     );
 }
 

@@ -60,7 +60,17 @@ fn create_source(s: &SourceSpec) -> Result<Box<dyn Source>, ComponentError> {
 }
 
 fn create_analyzer(a: &AnalyzerSpec) -> Result<Arc<dyn AnalyzerFactory>, ComponentError> {
-    if let Some(c) = &a.motion {
+    if let Some(c) = &a.detect {
+        c.build()
+    } else if let Some(c) = &a.track {
+        c.validate()
+            .map_err(|e| ComponentError::new(e.to_string()))?;
+        Ok(c.factory())
+    } else if let Some(c) = &a.pose {
+        c.build()
+    } else if let Some(c) = &a.face {
+        c.build()
+    } else if let Some(c) = &a.motion {
         Ok(c.factory())
     } else if let Some(c) = &a.frame_stats {
         Ok(c.factory())

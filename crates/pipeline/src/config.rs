@@ -21,9 +21,11 @@ use visualpath_analyzers::{FrameStatsConfig, MotionConfig, SceneCutConfig};
 use visualpath_core::{HumanDuration, Name};
 use visualpath_fusion::RuleConfig;
 use visualpath_media::{FileSourceConfig, ImageFolderConfig, SyntheticConfig};
+use visualpath_models::{DetectConfig, FaceConfig, PoseConfig};
 use visualpath_runtime::{ErrorPolicy, Executor, Isolation, Overflow, Qos, Schedule};
 use visualpath_sinks::JsonlConfig;
 use visualpath_sync::SyncPolicy;
+use visualpath_track::TrackConfig;
 use visualpath_yaml::Spanned;
 
 /// A visualpath pipeline: where frames come from, what analyzes them, which rules turn
@@ -86,12 +88,13 @@ pub struct SourceSpec {
     pub duration: Option<HumanDuration>,
 }
 
-/// One analyzer. Set exactly one of `motion`, `frame_stats`, `scene_cut`.
+/// One analyzer. Set exactly one of `motion`, `frame_stats`, `scene_cut`, `detect`,
+/// `track`, `pose`, `face`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzerSpec {
     /// The analyzer's name, written as `analyzer` in records and used in conditions
-    /// (`motion.score`). Default: its kind (`motion`, `frame_stats`, `scene_cut`).
+    /// (`motion.score`). Default: its kind (`motion`, `detect`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Spanned<Name>>,
     /// Frame differencing: motion score, per-cell scores and regions with motion.
@@ -103,6 +106,19 @@ pub struct AnalyzerSpec {
     /// Scene cuts from luma histogram changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scene_cut: Option<SceneCutConfig>,
+    /// Object detection with an ONNX model (default: SSD-MobileNet-v2 COCO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detect: Option<DetectConfig>,
+    /// Multi-object tracking (ByteTrack or SORT) with stable slots, zones and lines; runs
+    /// after a `detect` analyzer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<TrackConfig>,
+    /// Body keypoints and joint angles per person (MoveNet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pose: Option<PoseConfig>,
+    /// Faces with landmarks (CenterFace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face: Option<FaceConfig>,
     /// Analyzers whose observations of the same frame this one needs: it runs after them
     /// and receives frames from them. Default: none (frames come from the sources).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -238,6 +254,18 @@ impl AnalyzerSpec {
         if self.scene_cut.is_some() {
             k.push("scene_cut");
         }
+        if self.detect.is_some() {
+            k.push("detect");
+        }
+        if self.track.is_some() {
+            k.push("track");
+        }
+        if self.pose.is_some() {
+            k.push("pose");
+        }
+        if self.face.is_some() {
+            k.push("face");
+        }
         k
     }
 }
@@ -259,7 +287,15 @@ impl SinkSpec {
 /// Source kinds, for error messages and `--help`.
 pub const SOURCE_KINDS: &[&str] = &["file", "images", "synthetic"];
 /// Analyzer kinds.
-pub const ANALYZER_KINDS: &[&str] = &["motion", "frame_stats", "scene_cut"];
+pub const ANALYZER_KINDS: &[&str] = &[
+    "motion",
+    "frame_stats",
+    "scene_cut",
+    "detect",
+    "track",
+    "pose",
+    "face",
+];
 /// Sink kinds.
 pub const SINK_KINDS: &[&str] = &["jsonl", "stdout"];
 /// The name of the node that evaluates the fusion rules.

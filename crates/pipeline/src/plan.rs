@@ -252,12 +252,7 @@ pub fn validate(config: PipelineConfig) -> Result<Plan, Vec<Error>> {
         let default = kinds.first().copied().unwrap_or("analyzer");
         let name = match &a.name {
             Some(n) => n.value.clone(),
-            None => Name::from_static(match default {
-                "motion" => "motion",
-                "frame_stats" => "frame_stats",
-                "scene_cut" => "scene_cut",
-                _ => "analyzer",
-            }),
+            None => Name::new(default).unwrap_or_else(|_| Name::from_static("analyzer")),
         };
         let span = a.name.as_ref().map(|n| n.span).unwrap_or(a.span);
         if kinds.len() != 1 {
@@ -344,6 +339,50 @@ pub fn validate(config: PipelineConfig) -> Result<Plan, Vec<Error>> {
         }
         upstream[i] = set;
     }
+    // Settings that name another analyzer (track's `detector`, detect's `regions_from`,
+    // pose's `persons_from`) need it upstream on the same frame.
+    for (i, a) in config.analyzers.iter().enumerate() {
+        let refs: Vec<(&str, &Name)> = [
+            a.track
+                .as_ref()
+                .and_then(|t| t.detector.as_ref())
+                .map(|n| ("detector", n)),
+            a.detect
+                .as_ref()
+                .and_then(|d| d.regions_from.as_ref())
+                .map(|n| ("regions_from", n)),
+            a.pose
+                .as_ref()
+                .and_then(|p| p.persons_from.as_ref())
+                .map(|n| ("persons_from", n)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for (field, r) in refs {
+            let ok = index_of.get(r).is_some_and(|j| upstream[i].contains(j));
+            if !ok {
+                errs.push(at(
+                    config.analyzers[i].span,
+                    format!(
+                        "analyzer `{}`: `{field}: {r}` must name an analyzer in its `after:` (analyzers are: {})",
+                        analyzer_names[i],
+                        list(&analyzer_names)
+                    ),
+                ));
+            }
+        }
+        if a.track.is_some() && a.after.is_empty() {
+            errs.push(at(
+                config.analyzers[i].span,
+                format!(
+                    "analyzer `{}` tracks detections: list the detector in `after:` (e.g. `after: [detect]`)",
+                    analyzer_names[i]
+                ),
+            ));
+        }
+    }
+
     let mut conditions = HashMap::new();
     for (i, a) in config.analyzers.iter().enumerate() {
         let Some(w) = &a.when else { continue };
@@ -689,6 +728,18 @@ pub fn validate(config: PipelineConfig) -> Result<Plan, Vec<Error>> {
 }
 
 fn analyzer_settings_check(a: &AnalyzerSpec) -> Result<(), String> {
+    if let Some(c) = &a.detect {
+        c.validate().map_err(|e| e.message)?;
+    }
+    if let Some(c) = &a.track {
+        c.validate().map_err(|e| e.to_string())?;
+    }
+    if let Some(c) = &a.pose {
+        c.validate().map_err(|e| e.message)?;
+    }
+    if let Some(c) = &a.face {
+        c.validate().map_err(|e| e.message)?;
+    }
     if let Some(c) = &a.motion {
         c.validate().map_err(|e| e.message)?;
     }
@@ -766,7 +817,15 @@ fn describe_source(s: &SourceSpec) -> String {
 }
 
 fn describe_analyzer(a: &AnalyzerSpec) -> String {
-    if let Some(c) = &a.motion {
+    if let Some(c) = &a.detect {
+        c.describe()
+    } else if let Some(c) = &a.track {
+        c.describe()
+    } else if let Some(c) = &a.pose {
+        c.describe()
+    } else if let Some(c) = &a.face {
+        c.describe()
+    } else if let Some(c) = &a.motion {
         c.describe()
     } else if let Some(c) = &a.frame_stats {
         c.describe()
