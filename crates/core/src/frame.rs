@@ -175,6 +175,30 @@ impl Image {
     }
 }
 
+/// Where a frame's `capture_time_ns` comes from (see `docs/ref/time.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureClock {
+    /// The wall clock when the frame arrived (live sources without sender reports).
+    #[default]
+    Arrival,
+    /// The camera's RTCP sender reports (NTP time of capture).
+    Rtcp,
+    /// The run's start plus the stream's own timestamps (files, folders, synthetic).
+    Media,
+}
+
+impl CaptureClock {
+    /// Name used in logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Arrival => "arrival",
+            Self::Rtcp => "rtcp",
+            Self::Media => "media",
+        }
+    }
+}
+
 /// One decoded picture from a source, with its identity and times.
 ///
 /// Cloning a frame never copies pixels.
@@ -192,6 +216,8 @@ pub struct Frame {
     pub capture_time_ns: i64,
     /// When the frame entered the pipeline, on the pipeline clock's monotonic timeline.
     pub arrival_ns: u64,
+    /// Where `capture_time_ns` comes from.
+    pub capture_clock: CaptureClock,
     /// The pixels.
     pub image: Image,
 }
@@ -231,6 +257,7 @@ mod tests {
             pts_ns: None,
             capture_time_ns: 0,
             arrival_ns: 0,
+            capture_clock: CaptureClock::Media,
             image: img,
         };
         let g = f.clone();

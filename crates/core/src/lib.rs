@@ -35,7 +35,7 @@ pub use buffer::{BufferPool, PixelBuffer};
 pub use duration::HumanDuration;
 pub use error::{ErrorContext, StageError};
 pub use event::{ClipWindow, Event, EventPhase};
-pub use frame::{Frame, Image, PixelFormat};
+pub use frame::{CaptureClock, Frame, Image, PixelFormat};
 pub use histogram::Histogram;
 pub use name::{Name, NameError};
 pub use observation::{

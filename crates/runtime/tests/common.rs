@@ -60,6 +60,7 @@ impl Source for TestSource {
             pts_ns: Some(self.seq as i64 * self.interval_ns),
             capture_time_ns: start + self.seq as i64 * self.interval_ns,
             arrival_ns: cx.clock.mono_ns(),
+            capture_clock: visualpath_core::CaptureClock::Media,
             image: Image::packed(w, h, PixelFormat::Gray8, px).unwrap(),
         };
         self.seq += 1;

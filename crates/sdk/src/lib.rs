@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 pub use visualpath_core as core;
 pub use visualpath_core::{
-    BBox, ClipWindow, Clock, Detection, Event, EventPhase, Face, Frame, Image, Keypoint, Name,
-    Observation, ObservationData, PixelBuffer, PixelFormat, Pose, Record, Region, SharedClock,
-    SyncSet, Track, Values,
+    BBox, CaptureClock, ClipWindow, Clock, Detection, Event, EventPhase, Face, Frame, Image,
+    Keypoint, Name, Observation, ObservationData, PixelBuffer, PixelFormat, Pose, Record, Region,
+    SharedClock, SyncSet, Track, Values,
 };
 
 /// An error from a component, for users: one line that says what failed and, where
@@ -37,6 +37,9 @@ pub struct ComponentError {
     /// Whether trying again later may succeed (a camera that dropped, a broker that is
     /// restarting) as opposed to a permanent problem (a missing file, a bad model).
     pub transient: bool,
+    /// A transient error because a live source stopped delivering (a frozen stream), as
+    /// opposed to failing to connect: the runtime reports the camera as `stalled`.
+    pub stalled: bool,
 }
 
 impl ComponentError {
@@ -45,6 +48,7 @@ impl ComponentError {
         Self {
             message: message.into(),
             transient: false,
+            stalled: false,
         }
     }
 
@@ -53,6 +57,16 @@ impl ComponentError {
         Self {
             message: message.into(),
             transient: true,
+            stalled: false,
+        }
+    }
+
+    /// A live source stopped delivering frames (retried like a transient error).
+    pub fn stalled(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: true,
+            stalled: true,
         }
     }
 }

@@ -20,6 +20,7 @@ fn frame(image: &Image, k: u64) -> Frame {
         pts_ns: None,
         capture_time_ns: k as i64 * FRAME_NS,
         arrival_ns: 0,
+        capture_clock: visualpath_core::CaptureClock::Media,
         image: image.clone(),
     }
 }

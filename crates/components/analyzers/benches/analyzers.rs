@@ -31,6 +31,7 @@ fn frame(seq: u64, phase: u32) -> Frame {
         pts_ns: None,
         capture_time_ns: 0,
         arrival_ns: 0,
+        capture_clock: visualpath_sdk::CaptureClock::Media,
         image: Image::packed(W, H, PixelFormat::Rgb24, PixelBuffer::from_vec(data))
             .expect("valid frame"),
     }

@@ -193,6 +193,7 @@ impl Source for FileSource {
             pts_ns: Some(decoded.pts_ns),
             capture_time_ns,
             arrival_ns: cx.clock.mono_ns(),
+            capture_clock: visualpath_core::CaptureClock::Media,
             image: decoded.image,
         };
         self.seq += 1;

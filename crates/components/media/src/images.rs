@@ -201,6 +201,7 @@ impl Source for ImageFolderSource {
             capture_time_ns: start
                 .saturating_add((self.seq as f64 * self.period_ns).round() as i64),
             arrival_ns: cx.clock.mono_ns(),
+            capture_clock: visualpath_core::CaptureClock::Media,
             image,
         };
         self.seq += 1;

@@ -339,6 +339,7 @@ impl Source for SyntheticSource {
             capture_time_ns: start
                 .saturating_add((self.seq as f64 * self.period_ns).round() as i64),
             arrival_ns: cx.clock.mono_ns(),
+            capture_clock: visualpath_core::CaptureClock::Media,
             image,
         };
         self.index += 1;

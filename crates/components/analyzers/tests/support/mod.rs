@@ -17,6 +17,7 @@ pub fn frame(w: u32, h: u32, format: PixelFormat, seq: u64, data: Vec<u8>) -> Fr
         pts_ns: None,
         capture_time_ns: 0,
         arrival_ns: 0,
+        capture_clock: visualpath_sdk::CaptureClock::Media,
         image: Image::packed(w, h, format, PixelBuffer::from_vec(data)).unwrap(),
     }
 }
