@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 use visualpath_core::{Name, Record, SharedClock, StageError};
 
 use crate::edge::{Edge, Wake};
@@ -84,6 +84,9 @@ pub(crate) trait Behavior: Send {
     /// Every input carrying `source` has delivered its end: flush what belongs to it.
     /// The runtime forwards the end marker downstream afterwards.
     fn on_source_end(&mut self, _source: &Name, _cx: &mut NodeCx<'_>) {}
+
+    /// A source added at run time will arrive on `inputs`.
+    fn source_added(&mut self, _source: &Name, _inputs: &HashSet<usize>) {}
 
     /// A timer set with [`NodeCx::set_timer`] is due.
     fn on_timer(&mut self, _now_ns: u64, _cx: &mut NodeCx<'_>) {}
@@ -175,17 +178,28 @@ pub(crate) struct NodeWiring {
     pub outputs: Outputs,
 }
 
+/// One input of a node.
+#[derive(Clone)]
+struct InputSlot {
+    edge: Arc<Edge<Message>>,
+    /// The source this edge comes straight from, when it was added at run time: the slot
+    /// is removed once that source's end marker has been taken from it.
+    direct: Option<Name>,
+}
+
 /// A node: its edges, its behavior, its scheduling state.
 pub(crate) struct Node {
     pub id: usize,
     pub name: Name,
-    pub inputs: Vec<Arc<Edge<Message>>>,
+    /// Inputs by index; an index is never reused (removed inputs leave a `None`).
+    inputs: RwLock<Vec<Option<InputSlot>>>,
     pub outputs: Outputs,
     pub stats: Arc<NodeStats>,
     pub dedicated: bool,
     inner: Mutex<NodeInner>,
     sched: AtomicU8,
     timer_due: AtomicBool,
+    finish_check: AtomicBool,
     notify: (Mutex<bool>, Condvar),
 }
 
@@ -210,11 +224,15 @@ impl Node {
                 pending_ends.entry(s.clone()).or_default().insert(i);
             }
         }
-        let finished = pending_ends.is_empty();
         Self {
             id,
             name,
-            inputs,
+            inputs: RwLock::new(
+                inputs
+                    .into_iter()
+                    .map(|edge| Some(InputSlot { edge, direct: None }))
+                    .collect(),
+            ),
             outputs,
             stats,
             dedicated,
@@ -223,12 +241,49 @@ impl Node {
                 pending_ends,
                 rr: 0,
                 timer: None,
-                finished,
+                finished: false,
             }),
             sched: AtomicU8::new(IDLE),
             timer_due: AtomicBool::new(false),
+            finish_check: AtomicBool::new(true),
             notify: (Mutex::new(false), Condvar::new()),
         }
+    }
+
+    /// Adds an input at run time; returns its index. A slot freed by a removed source is
+    /// reused (no end marker can still refer to it: its source was drained).
+    pub fn add_input(&self, edge: Arc<Edge<Message>>, direct: Option<Name>) -> usize {
+        let mut inputs = self.inputs.write();
+        let slot = Some(InputSlot { edge, direct });
+        if let Some(i) = inputs.iter().position(Option::is_none) {
+            inputs[i] = slot;
+            i
+        } else {
+            inputs.push(slot);
+            inputs.len() - 1
+        }
+    }
+
+    /// Number of input slots (free ones included).
+    pub fn input_slots(&self) -> usize {
+        self.inputs.read().len()
+    }
+
+    /// The node will receive `source` on `inputs` (a source added at run time).
+    pub fn expect_source(&self, source: &Name, inputs: HashSet<usize>) {
+        let mut inner = self.inner.lock();
+        inner.behavior.source_added(source, &inputs);
+        inner.pending_ends.insert(source.clone(), inputs);
+    }
+
+    /// Whether the node still waits for the end of `source`.
+    pub fn awaits(&self, source: &Name) -> bool {
+        self.inner.lock().pending_ends.contains_key(source)
+    }
+
+    /// Asks the node to finish if it has no source left (after keep-alive is turned off).
+    pub fn request_finish_check(&self) {
+        self.finish_check.store(true, Ordering::Release);
     }
 
     fn cx<'a>(
@@ -252,7 +307,14 @@ impl Node {
 
     fn has_work(&self) -> bool {
         self.timer_due.load(Ordering::Acquire)
-            || (self.inputs.iter().any(|e| !e.is_empty()) && self.outputs_have_room())
+            || self.finish_check.load(Ordering::Acquire)
+            || (self
+                .inputs
+                .read()
+                .iter()
+                .flatten()
+                .any(|s| !s.edge.is_empty())
+                && self.outputs_have_room())
     }
 
     /// Handles at most one message (or a due timer). Returns whether it did anything.
@@ -270,7 +332,15 @@ impl Node {
         } = &mut *inner;
         let before = *timer;
         let mut did = false;
-        if self.timer_due.swap(false, Ordering::AcqRel) {
+        let mut drop_input = None;
+        if self.finish_check.swap(false, Ordering::AcqRel) {
+            if pending_ends.is_empty() && !control.keep_alive.load(Ordering::Acquire) {
+                let mut cx = self.cx(clock, control, timer);
+                behavior.on_finish(&mut cx);
+                *finished = true;
+            }
+            did = true;
+        } else if self.timer_due.swap(false, Ordering::AcqRel) {
             let mut cx = self.cx(clock, control, timer);
             if cx.timer.is_some_and(|t| t <= clock.mono_ns()) {
                 *cx.timer = None;
@@ -278,16 +348,21 @@ impl Node {
             }
             did = true;
         } else if self.outputs_have_room() {
-            let n = self.inputs.len();
+            let inputs = self.inputs.read();
+            let n = inputs.len();
             for k in 0..n {
                 let i = (*rr + k) % n;
-                let Some(msg) = self.inputs[i].pop() else {
+                let Some(slot) = &inputs[i] else { continue };
+                let Some(msg) = slot.edge.pop() else {
                     continue;
                 };
                 *rr = i + 1;
                 let mut cx = self.cx(clock, control, timer);
                 match msg {
                     Message::Eos(source) => {
+                        if slot.direct.as_ref() == Some(&source) {
+                            drop_input = Some(i);
+                        }
                         let done = match pending_ends.get_mut(&source) {
                             Some(waiting) => {
                                 waiting.remove(&i);
@@ -300,7 +375,9 @@ impl Node {
                             behavior.on_source_end(&source, &mut cx);
                             // The final flush happens before the last end marker goes
                             // out, so downstream receives everything before it ends.
-                            if pending_ends.is_empty() {
+                            if pending_ends.is_empty()
+                                && !control.keep_alive.load(Ordering::Acquire)
+                            {
                                 behavior.on_finish(&mut cx);
                                 *finished = true;
                             }
@@ -321,6 +398,11 @@ impl Node {
         let after = *timer;
         let finished_now = *finished;
         drop(inner);
+        if let Some(i) = drop_input
+            && let Some(s) = self.inputs.write().get_mut(i).and_then(Option::take)
+        {
+            s.edge.clear_wakers();
+        }
         if after != before
             && let Some(t) = after
         {
@@ -340,6 +422,9 @@ impl Node {
 /// Pipeline-wide control: stop flag, first fatal error, completion latch.
 pub(crate) struct Control {
     pub stop: AtomicBool,
+    /// Nodes stay up when their last source ends (sources come and go at run time);
+    /// cleared at shutdown.
+    pub keep_alive: AtomicBool,
     error: Mutex<Option<StageError>>,
     remaining: AtomicUsize,
     done: (Mutex<bool>, Condvar),
@@ -350,6 +435,7 @@ impl Control {
     pub fn new(nodes: usize) -> Self {
         Self {
             stop: AtomicBool::new(false),
+            keep_alive: AtomicBool::new(false),
             error: Mutex::new(None),
             remaining: AtomicUsize::new(nodes),
             done: (Mutex::new(nodes == 0), Condvar::new()),
@@ -460,6 +546,11 @@ impl Scheduler {
             sched: self.clone(),
             node: id,
         })
+    }
+
+    /// Schedules node `id` (or wakes its dedicated thread).
+    pub fn wake_node(&self, id: usize) {
+        self.wake(id);
     }
 
     fn wake(&self, id: usize) {

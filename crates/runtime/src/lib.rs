@@ -25,12 +25,12 @@ pub use edge::{EdgeSpec, Overflow, Qos};
 pub use exec::Executor;
 pub use message::{Message, Packet};
 pub use nodes::analyzer::{AnalyzerOptions, ErrorPolicy, Isolation};
-pub use nodes::source::SourceOptions;
+pub use nodes::source::{Backoff, SourceOptions};
 pub use pipeline::{
     BuildError, Linker, NodeRef, Pipeline, PipelineBuilder, RunError, RunningPipeline,
     SinkErrorPolicy, SinkOptions,
 };
 pub use schedule::Schedule;
-pub use stats::{NodeKind, NodeReport, RunReport, SkipReason};
+pub use stats::{NodeKind, NodeReport, RunReport, SkipReason, SourceReport, SourceState};
 pub use trace::Tracer;
 pub use visualpath_fusion::{Condition, RuleConfig};

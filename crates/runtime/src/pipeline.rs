@@ -34,6 +34,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+use parking_lot::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -45,7 +47,7 @@ use visualpath_sync::SyncPolicy;
 use crate::edge::{Edge, EdgeSpec};
 use crate::exec::{Control, Executor, Node, NodeWiring, Outputs, Scheduler};
 use crate::message::{Message, Packet};
-use crate::nodes::analyzer::{AnalyzerNode, AnalyzerOptions, ErrorPolicy, Isolation};
+use crate::nodes::analyzer::{AnalyzerNode, AnalyzerOptions, ErrorPolicy, Isolation, SourceInfos};
 use crate::nodes::fusion::{FusionNode, Rules};
 use crate::nodes::sink::{CallbackSink, SinkNode};
 use crate::nodes::source::{SourceDriver, SourceOptions};
@@ -119,6 +121,7 @@ pub struct PipelineBuilder {
     links: Vec<Link>,
     callbacks: Vec<EventCallback>,
     trace: Option<PathBuf>,
+    keep_alive: bool,
 }
 
 impl Default for PipelineBuilder {
@@ -167,6 +170,7 @@ impl PipelineBuilder {
             links: Vec::new(),
             callbacks: Vec::new(),
             trace: None,
+            keep_alive: false,
         }
     }
 
@@ -184,6 +188,14 @@ impl PipelineBuilder {
     /// Chooses the executor.
     pub fn executor(&mut self, executor: Executor) -> &mut Self {
         self.executor = executor;
+        self
+    }
+
+    /// Keeps the pipeline running when its last source ends: sources come and go with
+    /// [`RunningPipeline::add_source`] / [`RunningPipeline::remove_source`], and the run
+    /// ends with [`RunningPipeline::shutdown`].
+    pub fn keep_alive(&mut self, on: bool) -> &mut Self {
+        self.keep_alive = on;
         self
     }
 
@@ -346,7 +358,11 @@ impl PipelineBuilder {
             }
         }
         for i in 0..n {
-            if kinds[i] != NodeKind::Source && !self.links.iter().any(|l| l.to == i) {
+            // In keep-alive mode, analyzers and sync groups may wait for sources added at
+            // run time.
+            let fed_later =
+                self.keep_alive && matches!(kinds[i], NodeKind::Analyzer | NodeKind::Sync);
+            if kinds[i] != NodeKind::Source && !fed_later && !self.links.iter().any(|l| l.to == i) {
                 return Err(BuildError(format!(
                     "{} `{}` has no input: link a source or an analyzer to it",
                     kinds[i], names[i]
@@ -373,7 +389,7 @@ impl PipelineBuilder {
                 infos.insert(names[i].clone(), info);
             }
         }
-        let infos = Arc::new(infos);
+        let infos: SourceInfos = Arc::new(parking_lot::RwLock::new(infos));
 
         let clock = self.clock.clone();
         let now_clock = clock.clone();
@@ -444,6 +460,7 @@ impl PipelineBuilder {
                 Decl::Source(source, opts) => {
                     sources.push(SourceDriver {
                         source,
+                        own_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                         opts,
                         outputs: outputs.packets.into_iter().chain(outputs.records).collect(),
                         stats,
@@ -503,6 +520,32 @@ impl PipelineBuilder {
                 dedicated,
             )));
         }
+        // Topology, for sources added at run time.
+        let mut topo = Topology::default();
+        for i in 0..n {
+            if node_index[i] == usize::MAX {
+                continue;
+            }
+            topo.by_name.insert(names[i].clone(), node_index[i]);
+        }
+        topo.kinds = vec![NodeKind::Analyzer; nodes.len()];
+        topo.producers = vec![Vec::new(); nodes.len()];
+        topo.consumers = vec![Vec::new(); nodes.len()];
+        for i in 0..n {
+            if node_index[i] != usize::MAX {
+                topo.kinds[node_index[i]] = kinds[i];
+            }
+        }
+        for (from, to, _) in &edges {
+            let t = node_index[*to];
+            let p = if node_index[*from] == usize::MAX {
+                Producer::Source(names[*from].clone())
+            } else {
+                topo.consumers[node_index[*from]].push(t);
+                Producer::Node(node_index[*from])
+            };
+            topo.producers[t].push(p);
+        }
         let scheduler = Scheduler::new(nodes, clock.clone(), control.clone());
         for (from, to, e) in &edges {
             e.set_consumer(scheduler.waker(node_index[*to]));
@@ -510,6 +553,7 @@ impl PipelineBuilder {
                 e.set_producer(scheduler.waker(node_index[*from]));
             }
         }
+        control.keep_alive.store(self.keep_alive, Ordering::Release);
         Ok(Pipeline {
             scheduler,
             sources,
@@ -518,8 +562,40 @@ impl PipelineBuilder {
             edges: edges.into_iter().map(|e| e.2).collect(),
             executor: self.executor,
             trace_writer,
+            shared: Shared {
+                topo: Mutex::new(topo),
+                infos,
+                tracer,
+                now,
+            },
         })
     }
+}
+
+/// Where a node input comes from.
+#[derive(Debug, Clone, PartialEq)]
+enum Producer {
+    Source(Name),
+    Node(usize),
+}
+
+/// The graph's shape, kept for adding sources at run time.
+#[derive(Default)]
+struct Topology {
+    by_name: HashMap<Name, usize>,
+    kinds: Vec<NodeKind>,
+    /// Per node, per input index: where it comes from.
+    producers: Vec<Vec<Producer>>,
+    /// Per node: the nodes it feeds.
+    consumers: Vec<Vec<usize>>,
+}
+
+/// What the builder hands to the running pipeline for run-time changes.
+struct Shared {
+    topo: Mutex<Topology>,
+    infos: SourceInfos,
+    tracer: Option<Tracer>,
+    now: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
 /// Kahn's algorithm; on a cycle returns one cycle's nodes (first repeated at the end).
@@ -573,6 +649,7 @@ pub struct Pipeline {
     edges: Vec<Arc<Edge<Message>>>,
     executor: Executor,
     trace_writer: Option<TraceWriter>,
+    shared: Shared,
 }
 
 /// An error that ended a run.
@@ -581,6 +658,13 @@ pub enum RunError {
     /// A thread could not be started.
     #[error("cannot start pipeline threads: {0}")]
     Spawn(String),
+}
+
+fn spawn_source(d: SourceDriver) -> Result<JoinHandle<()>, RunError> {
+    std::thread::Builder::new()
+        .name(format!("vp-src-{}", d.stats.name))
+        .spawn(move || d.run())
+        .map_err(|e| RunError::Spawn(e.to_string()))
 }
 
 impl Pipeline {
@@ -605,40 +689,59 @@ impl Pipeline {
             .scheduler
             .start(self.executor.threads())
             .map_err(|e| RunError::Spawn(e.to_string()))?;
-        let mut source_threads = Vec::new();
+        let mut handles = HashMap::new();
         for s in self.sources {
-            let name = format!("vp-src-{}", s.stats.name);
-            let h = std::thread::Builder::new()
-                .name(name)
-                .spawn(move || s.run())
-                .map_err(|e| RunError::Spawn(e.to_string()))?;
-            source_threads.push(h);
+            let name = s.stats.name.clone();
+            let own_stop = s.own_stop.clone();
+            let stats = s.stats.clone();
+            let thread = spawn_source(s)?;
+            handles.insert(
+                name,
+                SourceHandle {
+                    own_stop,
+                    thread: Some(thread),
+                    stats,
+                },
+            );
         }
         Ok(RunningPipeline {
             scheduler: self.scheduler,
             control: self.control,
-            stats: self.stats,
-            edges: self.edges,
+            stats: Mutex::new(self.stats),
+            edges: Mutex::new(self.edges),
             threads,
-            source_threads,
+            sources: Mutex::new(handles),
             started,
             buffers_before,
             trace_writer: self.trace_writer,
+            shared: self.shared,
         })
     }
 }
 
+struct SourceHandle {
+    own_stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<NodeStats>,
+}
+
 /// A pipeline running in the background.
+///
+/// Sources can be added and removed while it runs ([`RunningPipeline::add_source`],
+/// [`RunningPipeline::remove_source`]); the other sources and every node keep running.
+/// Build with [`PipelineBuilder::keep_alive`] so the pipeline does not end when its last
+/// source does, and end it with [`RunningPipeline::shutdown`].
 pub struct RunningPipeline {
     scheduler: Arc<Scheduler>,
     control: Arc<Control>,
-    stats: Vec<Arc<NodeStats>>,
-    edges: Vec<Arc<Edge<Message>>>,
+    stats: Mutex<Vec<Arc<NodeStats>>>,
+    edges: Mutex<Vec<Arc<Edge<Message>>>>,
     threads: Vec<JoinHandle<()>>,
-    source_threads: Vec<JoinHandle<()>>,
+    sources: Mutex<HashMap<Name, SourceHandle>>,
     started: u64,
     buffers_before: buffer::BufferStats,
     trace_writer: Option<TraceWriter>,
+    shared: Shared,
 }
 
 impl RunningPipeline {
@@ -647,14 +750,208 @@ impl RunningPipeline {
         self.control.stop.store(true, Ordering::SeqCst);
     }
 
+    /// Adds a source while the pipeline runs, feeding the nodes named in `targets`
+    /// (analyzers or sync groups that take frames). The new source's frames reach every
+    /// node downstream of the targets; nothing else is touched.
+    pub fn add_source(
+        &self,
+        name: &str,
+        source: Box<dyn Source>,
+        opts: SourceOptions,
+        targets: &[&str],
+    ) -> Result<(), BuildError> {
+        let name = Name::new(name).map_err(|e| BuildError(e.to_string()))?;
+        let mut sources = self.sources.lock();
+        let topo = self.shared.topo.lock();
+        if sources.contains_key(&name) || topo.by_name.contains_key(&name) {
+            return Err(BuildError(format!(
+                "a node or source called `{name}` already exists"
+            )));
+        }
+        if targets.is_empty() {
+            return Err(BuildError(format!(
+                "source `{name}` needs at least one analyzer or sync group to feed"
+            )));
+        }
+        let mut target_ids = Vec::new();
+        for t in targets {
+            let id = topo
+                .by_name
+                .iter()
+                .find(|(n, _)| n.as_str() == *t)
+                .map(|(_, id)| *id)
+                .ok_or_else(|| {
+                    BuildError(format!(
+                        "source `{name}`: no analyzer or sync group called `{t}`"
+                    ))
+                })?;
+            if !matches!(topo.kinds[id], NodeKind::Analyzer | NodeKind::Sync) {
+                return Err(BuildError(format!(
+                    "source `{name}` cannot feed {} `{t}`: sources feed analyzers and sync groups",
+                    topo.kinds[id]
+                )));
+            }
+            target_ids.push(id);
+        }
+        drop(topo);
+        // Every node downstream of the targets will carry the new source.
+        let mut carriers: HashSet<usize> = HashSet::new();
+        {
+            let topo = self.shared.topo.lock();
+            let mut stack = target_ids.clone();
+            while let Some(n) = stack.pop() {
+                if carriers.insert(n) {
+                    stack.extend(topo.consumers[n].iter().copied());
+                }
+            }
+        }
+        let mut info = source.info().clone();
+        info.name = name.clone();
+        let paced = info.live || opts.realtime;
+        self.shared.infos.write().insert(name.clone(), info);
+        let stats = Arc::new(NodeStats::new(name.clone(), NodeKind::Source));
+        let mut outputs = Vec::new();
+        {
+            let mut topo = self.shared.topo.lock();
+            for &t in &target_ids {
+                let node = &self.scheduler.nodes[t];
+                let spec = if paced {
+                    EdgeSpec::realtime()
+                } else {
+                    EdgeSpec::lossless(8)
+                };
+                let edge = Arc::new(Edge::new(
+                    name.clone(),
+                    node.name.clone(),
+                    spec,
+                    self.shared.now.clone(),
+                ));
+                edge.set_consumer(self.scheduler.waker(t));
+                let idx = node.add_input(edge.clone(), Some(name.clone()));
+                let producers = &mut topo.producers[t];
+                if producers.len() <= idx {
+                    producers.resize(idx + 1, Producer::Source(Name::from_static("removed")));
+                }
+                producers[idx] = Producer::Source(name.clone());
+                self.edges.lock().push(edge.clone());
+                outputs.push(edge);
+            }
+            for &c in &carriers {
+                let inputs: HashSet<usize> = topo.producers[c]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| match p {
+                        Producer::Source(s) => *s == name,
+                        Producer::Node(n) => carriers.contains(n),
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                self.scheduler.nodes[c].expect_source(&name, inputs);
+            }
+        }
+        let own_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let driver = SourceDriver {
+            source,
+            own_stop: own_stop.clone(),
+            opts,
+            outputs,
+            stats: stats.clone(),
+            control: self.control.clone(),
+            clock: self.scheduler.clock.clone(),
+            tracer: self.shared.tracer.clone(),
+        };
+        let thread = spawn_source(driver).map_err(|e| BuildError(e.to_string()))?;
+        self.stats.lock().push(stats.clone());
+        sources.insert(
+            name,
+            SourceHandle {
+                own_stop,
+                thread: Some(thread),
+                stats,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops a source and waits until every node has flushed what it had of it (so the
+    /// same name can be added again). The other sources are not touched.
+    pub fn remove_source(&self, name: &str) -> Result<(), BuildError> {
+        let name = Name::new(name).map_err(|e| BuildError(e.to_string()))?;
+        let handle = self
+            .sources
+            .lock()
+            .remove(&name)
+            .ok_or_else(|| BuildError(format!("no source called `{name}`")))?;
+        handle.own_stop.store(true, Ordering::SeqCst);
+        if let Some(t) = handle.thread {
+            let _ = t.join();
+        }
+        // Wait for the end marker to pass through every node (bounded: a node stuck
+        // behind a full blocking queue is reported, not waited for forever).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.scheduler.nodes.iter().any(|n| n.awaits(&name)) {
+            if std::time::Instant::now() > deadline {
+                return Err(BuildError(format!(
+                    "source `{name}` stopped, but its last frames are still queued after 30 s"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.stats.lock().retain(|s| !Arc::ptr_eq(s, &handle.stats));
+        self.edges.lock().retain(|e| e.from != name);
+        self.shared.infos.write().remove(&name);
+        Ok(())
+    }
+
+    /// Input slots of every node (for leak checks: stays flat over add/remove cycles).
+    pub fn input_slots(&self) -> usize {
+        self.scheduler.nodes.iter().map(|n| n.input_slots()).sum()
+    }
+
+    /// Names of the sources that have not stopped.
+    pub fn source_names(&self) -> Vec<Name> {
+        let mut v: Vec<Name> = self
+            .sources
+            .lock()
+            .iter()
+            .filter(|(_, h)| h.stats.source.state() != crate::stats::SourceState::Stopped)
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every source added and not removed, with its state.
+    pub fn source_states(&self) -> Vec<(Name, crate::stats::SourceState)> {
+        let mut v: Vec<_> = self
+            .sources
+            .lock()
+            .iter()
+            .map(|(n, h)| (n.clone(), h.stats.source.state()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Stops every source and ends the run (also for a keep-alive pipeline).
+    pub fn shutdown(self) -> RunReport {
+        self.stop();
+        self.control.keep_alive.store(false, Ordering::Release);
+        for n in &self.scheduler.nodes {
+            n.request_finish_check();
+            self.scheduler.wake_node(n.id);
+        }
+        self.wait()
+    }
+
     /// Whether every node has finished.
     pub fn is_done(&self) -> bool {
         self.control.wait_done(Duration::ZERO)
     }
 
-    /// Live counters of every node (sources first in declaration order).
-    pub fn node_stats(&self) -> &[Arc<NodeStats>] {
-        &self.stats
+    /// Live counters of every node and source.
+    pub fn node_stats(&self) -> Vec<Arc<NodeStats>> {
+        self.stats.lock().clone()
     }
 
     /// A snapshot report without stopping.
@@ -664,11 +961,13 @@ impl RunningPipeline {
             elapsed_secs: (self.scheduler.clock.mono_ns() - self.started) as f64 / 1e9,
             nodes: self
                 .stats
+                .lock()
                 .iter()
                 .map(|s| s.snapshot())
                 .collect::<Vec<NodeReport>>(),
             edges: self
                 .edges
+                .lock()
                 .iter()
                 .map(|e| {
                     let s = e.stats();
@@ -698,7 +997,13 @@ impl RunningPipeline {
 
     /// Waits for the end of the run and returns the report.
     pub fn wait(mut self) -> RunReport {
-        for h in self.source_threads.drain(..) {
+        let handles: Vec<JoinHandle<()>> = self
+            .sources
+            .lock()
+            .values_mut()
+            .filter_map(|h| h.thread.take())
+            .collect();
+        for h in handles {
             let _ = h.join();
         }
         while !self.control.wait_done(Duration::from_millis(200)) {}
@@ -709,7 +1014,7 @@ impl RunningPipeline {
         let report = self.report();
         // Edges hold wakers that hold the scheduler that holds the nodes that hold the
         // edges: break the cycle so everything (and every tracer handle) is freed.
-        for e in &self.edges {
+        for e in self.edges.lock().iter() {
             e.clear_wakers();
         }
         let writer = self.trace_writer.take();

@@ -5,7 +5,7 @@
 //! logged per frame; readers aggregate per interval.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -85,6 +85,113 @@ impl fmt::Display for NodeKind {
     }
 }
 
+/// The state of a source (a camera or a file).
+///
+/// ```text
+///            first frame                      no frame for stall_timeout
+/// Connecting ───────────> Streaming ───────────────────────────────────> Stalled
+///    ^   │ connect failed     │ stream ended / read error                    │
+///    │   v                    v                                              v
+///    └── BackingOff <──────────────────────────────────────────────────────┘
+///  (jittered exponential wait, then Connecting again)        end, stop, fatal: Stopped
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    /// Opening the stream (before the first frame, and after every failure).
+    Connecting = 0,
+    /// Frames are arriving.
+    Streaming = 1,
+    /// The stream stopped delivering frames; it is about to be reconnected.
+    Stalled = 2,
+    /// Waiting before the next connection attempt.
+    BackingOff = 3,
+    /// Ended (end of file, stopped, or a permanent error).
+    Stopped = 4,
+}
+
+impl SourceState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Connecting,
+            1 => Self::Streaming,
+            2 => Self::Stalled,
+            3 => Self::BackingOff,
+            _ => Self::Stopped,
+        }
+    }
+
+    /// Name used in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Streaming => "streaming",
+            Self::Stalled => "stalled",
+            Self::BackingOff => "backing_off",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// Live status of a source node.
+#[derive(Debug)]
+pub struct SourceStatus {
+    state: AtomicU8,
+    /// Successful reconnections (a frame after a failure).
+    pub reconnects: AtomicU64,
+    /// Failed connection attempts and stalls.
+    pub failures: AtomicU64,
+    capture_clock: AtomicU8,
+    /// Monotonic time of the last frame (0 before the first).
+    pub last_frame_ns: AtomicU64,
+    /// From a failure to the next frame, ns.
+    pub recovery: Histogram,
+}
+
+impl Default for SourceStatus {
+    fn default() -> Self {
+        Self {
+            state: AtomicU8::new(SourceState::Connecting as u8),
+            reconnects: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            capture_clock: AtomicU8::new(0),
+            last_frame_ns: AtomicU64::new(0),
+            recovery: Histogram::new(),
+        }
+    }
+}
+
+impl SourceStatus {
+    /// Current state.
+    pub fn state(&self) -> SourceState {
+        SourceState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// Sets the state; returns the previous one.
+    pub fn set_state(&self, s: SourceState) -> SourceState {
+        SourceState::from_u8(self.state.swap(s as u8, Ordering::Relaxed))
+    }
+
+    /// Where capture times come from (`arrival`, `rtcp`, `media`).
+    pub fn capture_clock(&self) -> visualpath_core::CaptureClock {
+        match self.capture_clock.load(Ordering::Relaxed) {
+            1 => visualpath_core::CaptureClock::Rtcp,
+            2 => visualpath_core::CaptureClock::Media,
+            _ => visualpath_core::CaptureClock::Arrival,
+        }
+    }
+
+    /// Records the capture clock of the latest frame; returns whether it changed.
+    pub fn set_capture_clock(&self, c: visualpath_core::CaptureClock) -> bool {
+        let v = match c {
+            visualpath_core::CaptureClock::Arrival => 0,
+            visualpath_core::CaptureClock::Rtcp => 1,
+            visualpath_core::CaptureClock::Media => 2,
+        };
+        self.capture_clock.swap(v, Ordering::Relaxed) != v
+    }
+}
+
 /// Counters of one node.
 #[derive(Debug)]
 pub struct NodeStats {
@@ -107,6 +214,10 @@ pub struct NodeStats {
     pub end_to_end: Histogram,
     /// The most recent error message.
     pub last_error: Mutex<Option<String>>,
+    /// For sources: connection state and reconnections.
+    pub source: SourceStatus,
+    /// For sync groups: skew of each emitted set, ns.
+    pub skew: Histogram,
 }
 
 impl NodeStats {
@@ -123,6 +234,8 @@ impl NodeStats {
             latency: Histogram::new(),
             end_to_end: Histogram::new(),
             last_error: Mutex::new(None),
+            source: SourceStatus::default(),
+            skew: Histogram::new(),
         }
     }
 
@@ -159,6 +272,15 @@ impl NodeStats {
             latency: LatencySummary::of(&self.latency),
             end_to_end: (self.end_to_end.count() > 0).then(|| LatencySummary::of(&self.end_to_end)),
             last_error: self.last_error.lock().clone(),
+            source: (self.kind == NodeKind::Source).then(|| SourceReport {
+                state: self.source.state(),
+                reconnects: self.source.reconnects.load(Ordering::Relaxed),
+                failures: self.source.failures.load(Ordering::Relaxed),
+                capture_clock: self.source.capture_clock().as_str(),
+                recovery: (self.source.recovery.count() > 0)
+                    .then(|| LatencySummary::of(&self.source.recovery)),
+            }),
+            skew: (self.skew.count() > 0).then(|| LatencySummary::of(&self.skew)),
         }
     }
 }
@@ -215,6 +337,25 @@ pub struct NodeReport {
     pub end_to_end: Option<LatencySummary>,
     /// The most recent error.
     pub last_error: Option<String>,
+    /// For sources: state, reconnections, capture clock, recovery times.
+    pub source: Option<SourceReport>,
+    /// For sync groups: skew of emitted sets.
+    pub skew: Option<LatencySummary>,
+}
+
+/// A source's connection status at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    /// Current state.
+    pub state: SourceState,
+    /// Successful reconnections.
+    pub reconnects: u64,
+    /// Failed connection attempts and stalls.
+    pub failures: u64,
+    /// Where capture times come from.
+    pub capture_clock: &'static str,
+    /// From a failure to the next frame.
+    pub recovery: Option<LatencySummary>,
 }
 
 impl NodeReport {
@@ -316,6 +457,26 @@ impl RunReport {
             }
             if dropped_in > 0 {
                 let _ = writeln!(s, "{:<27} dropped by queue: {dropped_in}", "");
+            }
+            if let Some(src) = &n.source
+                && (src.reconnects > 0 || src.failures > 0 || src.capture_clock != "media")
+            {
+                let _ = writeln!(
+                    s,
+                    "{:<27} {}, capture clock {}, {} failures, {} reconnects",
+                    "",
+                    src.state.as_str(),
+                    src.capture_clock,
+                    src.failures,
+                    src.reconnects
+                );
+            }
+            if let Some(sk) = &n.skew {
+                let _ = writeln!(
+                    s,
+                    "{:<27} skew p50 {:.2} ms, p99 {:.2} ms",
+                    "", sk.p50_ms, sk.p99_ms
+                );
             }
             if let Some(e2e) = &n.end_to_end {
                 let _ = writeln!(

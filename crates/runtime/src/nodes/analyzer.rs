@@ -220,7 +220,7 @@ pub(crate) struct AnalyzerNode {
     name: Name,
     factory: Arc<dyn AnalyzerFactory>,
     opts: AnalyzerOptions,
-    source_infos: Arc<HashMap<Name, SourceInfo>>,
+    source_infos: SourceInfos,
     /// For sources carried by several inputs: which inputs carry them.
     join_inputs: HashMap<Name, HashSet<usize>>,
     joins: HashMap<Name, JoinBuf>,
@@ -228,6 +228,10 @@ pub(crate) struct AnalyzerNode {
     tracer: Option<Tracer>,
     late_results: u64,
 }
+
+/// What each source knows about itself, shared with the pipeline (sources can be added
+/// while it runs).
+pub(crate) type SourceInfos = Arc<parking_lot::RwLock<HashMap<Name, SourceInfo>>>;
 
 /// Most packets one source may have waiting in a join before the oldest is abandoned.
 const JOIN_LIMIT: usize = 64;
@@ -237,7 +241,7 @@ impl AnalyzerNode {
         name: Name,
         factory: Arc<dyn AnalyzerFactory>,
         opts: AnalyzerOptions,
-        source_infos: Arc<HashMap<Name, SourceInfo>>,
+        source_infos: SourceInfos,
         input_sources: &[HashSet<Name>],
         tracer: Option<Tracer>,
     ) -> Self {
@@ -321,6 +325,7 @@ impl AnalyzerNode {
         if !self.states.contains_key(source) {
             let info = self
                 .source_infos
+                .read()
                 .get(source)
                 .cloned()
                 .unwrap_or_else(|| SourceInfo::new(source.clone(), "unknown"));
@@ -485,6 +490,16 @@ impl AnalyzerNode {
 }
 
 impl Behavior for AnalyzerNode {
+    fn source_added(&mut self, source: &Name, inputs: &HashSet<usize>) {
+        self.joins.remove(source);
+        self.states.remove(source);
+        if inputs.len() > 1 {
+            self.join_inputs.insert(source.clone(), inputs.clone());
+        } else {
+            self.join_inputs.remove(source);
+        }
+    }
+
     fn on_message(&mut self, input: usize, msg: Message, cx: &mut NodeCx<'_>) {
         let Message::Packet(p) = msg else {
             return;

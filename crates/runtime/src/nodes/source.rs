@@ -11,7 +11,7 @@
 //! - The end-of-stream marker always goes out, whatever ended the source.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use visualpath_core::{ErrorContext, SharedClock, StageError};
@@ -20,8 +20,26 @@ use visualpath_sdk::{Poll, Source, SourceContext};
 use crate::edge::Edge;
 use crate::exec::Control;
 use crate::message::{Message, Packet};
-use crate::stats::NodeStats;
+use crate::stats::{NodeStats, SourceState};
 use crate::trace::Tracer;
+
+/// Reconnection waits: jittered exponential backoff with a cap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// First wait after a failure.
+    pub initial: Duration,
+    /// Longest wait.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+        }
+    }
+}
 
 /// How a source is driven.
 #[derive(Debug, Clone, Default)]
@@ -34,10 +52,14 @@ pub struct SourceOptions {
     pub max_frames: Option<u64>,
     /// Stop after this much capture time since the first frame.
     pub duration: Option<Duration>,
+    /// Waits between reconnection attempts of a live source.
+    pub backoff: Backoff,
 }
 
 pub(crate) struct SourceDriver {
     pub source: Box<dyn Source>,
+    /// Stops this source only (a camera removed at run time).
+    pub own_stop: Arc<AtomicBool>,
     pub opts: SourceOptions,
     pub outputs: Vec<Arc<Edge<Message>>>,
     pub stats: Arc<NodeStats>,
@@ -50,7 +72,14 @@ const POLL: Duration = Duration::from_millis(50);
 
 impl SourceDriver {
     fn stopping(&self) -> bool {
-        self.control.stop.load(Ordering::Relaxed)
+        self.control.stop.load(Ordering::Relaxed) || self.own_stop.load(Ordering::Relaxed)
+    }
+
+    fn transition(&self, to: SourceState) {
+        let from = self.stats.source.set_state(to);
+        if from != to {
+            tracing::debug!(source = %self.stats.name, from = from.as_str(), to = to.as_str(), "source state");
+        }
     }
 
     /// Sleeps until `deadline` (monotonic ns), waking early if the pipeline stops.
@@ -83,7 +112,9 @@ impl SourceDriver {
         let mut first: Option<(i64, u64)> = None; // (capture, mono)
         let mut emitted: u64 = 0;
         let mut discontinuity = false;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = self.opts.backoff.initial;
+        let mut failed_since: Option<u64> = None;
+        self.transition(SourceState::Connecting);
         let mut last_seq = None;
         'frames: while !self.stopping() {
             if self.opts.max_frames.is_some_and(|m| emitted >= m) {
@@ -96,8 +127,29 @@ impl SourceDriver {
             };
             match polled {
                 Ok(Poll::Frame(mut frame)) => {
-                    backoff = Duration::from_millis(100);
-                    self.stats.latency.record(self.clock.mono_ns() - t0);
+                    backoff = self.opts.backoff.initial;
+                    let now = self.clock.mono_ns();
+                    if let Some(failed_at) = failed_since.take() {
+                        self.stats.source.reconnects.fetch_add(1, Ordering::Relaxed);
+                        self.stats
+                            .source
+                            .recovery
+                            .record(now.saturating_sub(failed_at));
+                        tracing::info!(
+                            source = %name,
+                            after_ms = (now.saturating_sub(failed_at)) / 1_000_000,
+                            "source reconnected"
+                        );
+                    }
+                    self.transition(SourceState::Streaming);
+                    self.stats
+                        .source
+                        .last_frame_ns
+                        .store(now, Ordering::Relaxed);
+                    if self.stats.source.set_capture_clock(frame.capture_clock) {
+                        tracing::info!(source = %name, capture_clock = frame.capture_clock.as_str(), "capture times from");
+                    }
+                    self.stats.latency.record(now - t0);
                     let (c0, m0) =
                         *first.get_or_insert((frame.capture_time_ns, self.clock.mono_ns()));
                     let elapsed = frame.capture_time_ns - c0;
@@ -147,14 +199,26 @@ impl SourceDriver {
                     break;
                 }
                 Err(e) if e.transient => {
+                    let now = self.clock.mono_ns();
+                    failed_since.get_or_insert(now);
+                    self.stats.source.failures.fetch_add(1, Ordering::Relaxed);
+                    self.transition(if e.stalled {
+                        SourceState::Stalled
+                    } else {
+                        SourceState::Connecting
+                    });
                     let n = self.stats.error(e.message.clone());
-                    tracing::warn!(source = %name, errors = n, retry_in = ?backoff, "{}", e.message);
                     // Jitter from the clock's low bits: no RNG dependency, and good
                     // enough to keep cameras from retrying in lockstep.
-                    let jitter = (self.clock.mono_ns() % 1000) as f64 / 1000.0;
+                    let jitter = (now % 1000) as f64 / 1000.0;
                     let wait = backoff.mul_f64(0.75 + 0.5 * jitter);
+                    if n <= 3 || n.is_power_of_two() {
+                        tracing::warn!(source = %name, failures = n, retry_in = ?wait, "{}", e.message);
+                    }
+                    self.transition(SourceState::BackingOff);
                     self.sleep_until(self.clock.mono_ns() + wait.as_nanos() as u64);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    self.transition(SourceState::Connecting);
+                    backoff = (backoff * 2).min(self.opts.backoff.max);
                     discontinuity = true;
                 }
                 Err(e) => {
@@ -163,6 +227,7 @@ impl SourceDriver {
                 }
             }
         }
+        self.transition(SourceState::Stopped);
         for e in &self.outputs {
             e.push_control(Message::Eos(name.clone()));
         }

@@ -51,6 +51,9 @@ impl SyncNode {
                     None => {}
                 }
             }
+            if set.present() >= 2 {
+                cx.stats.skew.record(set.skew_ns.max(0) as u64);
+            }
             cx.emit_record(Record::Sync(Arc::new(SyncSet {
                 group: self.name.clone(),
                 index: set.index,
