@@ -116,6 +116,7 @@ pub fn builder(plan: &Plan, o: &Overrides) -> Result<PipelineBuilder, CreateErro
                 || s.images.as_ref().is_some_and(|i| i.looping),
             max_frames: o.max_frames.or(s.max_frames),
             duration: o.duration.or(s.duration.map(|d| d.get())),
+            backoff: Default::default(),
         };
         let r = b.source(s.name.value.as_str(), src, opts);
         refs.insert(s.name.value.clone(), r);

@@ -3,9 +3,11 @@
 //! [`VideoDecoder`] opens anything FFmpeg's demuxers open (a file path or a URL), picks
 //! the best video stream that has a decoder, decodes it with FFmpeg's frame threading
 //! and converts every picture to packed RGB24 at its native size with swscale. It knows
-//! nothing about pipelines, names or clocks, so the file source and a future live-camera
-//! source share it; the latter will add reconnects around it and use
-//! [`VideoDecoder::flush`] after a stream interruption.
+//! nothing about pipelines, names or clocks, so the file source and the live sources
+//! ([`crate::live`]) share it: the live sources open the input themselves (with an
+//! interrupt callback and protocol options) and hand it to [`VideoDecoder::from_input`],
+//! read through [`VideoDecoder::poll_frame`] (which reports a non-blocking input that has
+//! nothing yet instead of ending the stream), and reconnect by dropping the decoder.
 //!
 //! # Decisions
 //! - **Pixel storage.** swscale writes into one staging `AVFrame` owned by the decoder
@@ -34,6 +36,12 @@
 //!   pixel format says otherwise), bilinear chroma upsampling.
 //! - **FFmpeg's own log** is silenced once per process ([`init`]): errors are reported
 //!   through our one-line messages and counters instead of FFmpeg's stderr lines.
+//! - **Unsafe code.** The workspace denies it; the single exception in this crate is
+//!   the private `read_start_time_realtime`, a one-field read of
+//!   `AVFormatContext.start_time_realtime` (the RTSP demuxer's RTCP wall-clock anchor),
+//!   which `ffmpeg-next` does not expose. Its safety argument is next to it.
+//! - **Credentials** never leave this module unredacted: every message and
+//!   [`VideoDecoder::location`] use [`redact_location`].
 
 use std::cell::RefCell;
 use std::sync::Once;
@@ -58,13 +66,37 @@ pub const SCALER_CACHE: usize = 4;
 static INIT: Once = Once::new();
 
 /// Initializes FFmpeg once per process and silences its log (idempotent, cheap after the
-/// first call). Every constructor in this crate calls it.
+/// first call). Every constructor in this crate calls it. It registers libavdevice's
+/// inputs (`video4linux2` for webcams).
 pub fn init() {
     INIT.call_once(|| {
         // `init` only registers devices on FFmpeg >= 5 and cannot fail there.
         let _ = ffmpeg::init();
+        // Already done by `init` when the binding's `device` feature is on; explicit so
+        // webcams never depend on that detail (registering twice is harmless).
+        ffmpeg::device::register_all();
         ffmpeg::log::set_level(ffmpeg::log::Level::Quiet);
     });
+}
+
+/// One step of [`VideoDecoder::poll_frame`].
+#[derive(Debug)]
+pub enum DecodeStep {
+    /// A picture.
+    Frame(DecodedFrame),
+    /// The input is non-blocking and has no data yet (FFmpeg returned `EAGAIN`): call
+    /// again later.
+    Pending,
+    /// The stream has ended (see [`VideoDecoder::read_error`] for why).
+    End,
+}
+
+/// What [`VideoDecoder::feed`] did.
+enum Fed {
+    /// A packet went to the decoder, or draining started.
+    Sent,
+    /// A non-blocking input had nothing to read.
+    WouldBlock,
 }
 
 /// How FFmpeg spreads decoding over threads.
@@ -168,8 +200,29 @@ impl std::fmt::Debug for VideoDecoder {
     }
 }
 
-/// Replaces the credentials of a URL (`scheme://user:pass@host/...`) with `***`, so the
-/// result is safe to log. Anything that is not a URL with credentials is returned as is.
+/// Query and fragment parameters whose value [`redact_location`] hides: a parameter is
+/// secret when its name, lowercased, contains one of these.
+pub const SECRET_PARAMS: &[&str] = &[
+    "pass",
+    "pwd",
+    "token",
+    "secret",
+    "key",
+    "auth",
+    "sig",
+    "credential",
+    "session",
+];
+
+/// Makes a location safe to log: the user information of a URL
+/// (`scheme://user:pass@host/...` or `scheme://user@host/...`) becomes `***`, and so does
+/// the value of every query or fragment parameter whose name looks secret (see
+/// [`SECRET_PARAMS`]: `?password=x&user=y` → `?password=***&user=y`).
+///
+/// A password that contains an unescaped `/`, `?` or `#` (which makes the URL ambiguous)
+/// is still hidden: when the host part has a port that is not a number, everything up to
+/// the last `@` before the query (or the whole host part) is replaced. Anything that is
+/// not a `scheme://` URL is returned as is.
 pub fn redact_location(location: &str) -> String {
     let Some(scheme_end) = location.find("://") else {
         return location.to_owned();
@@ -177,14 +230,72 @@ pub fn redact_location(location: &str) -> String {
     let rest_start = scheme_end + 3;
     let rest = &location[rest_start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}***{}",
-            &location[..rest_start],
-            &location[rest_start + at..]
-        ),
-        None => location.to_owned(),
+    let authority = &rest[..authority_end];
+    let mut out = String::with_capacity(location.len() + 8);
+    out.push_str(&location[..rest_start]);
+    let tail = match authority.rfind('@') {
+        Some(at) => {
+            out.push_str("***");
+            out.push_str(&authority[at..]);
+            &rest[authority_end..]
+        }
+        None if has_non_numeric_port(authority) => {
+            // `user:pa/ss@host`: the host part ended inside the password.
+            let query_start = rest.find(['?', '#']).unwrap_or(rest.len());
+            out.push_str("***");
+            match rest[..query_start].rfind('@') {
+                Some(at) => &rest[at..],
+                None => &rest[authority_end..],
+            }
+        }
+        None => {
+            out.push_str(authority);
+            &rest[authority_end..]
+        }
+    };
+    redact_params(tail, &mut out);
+    out
+}
+
+/// Whether `host[:port]` has a port part that is not a number (so it is probably the
+/// start of a password).
+fn has_non_numeric_port(authority: &str) -> bool {
+    let host_end = authority.rfind(']').map_or(0, |i| i + 1);
+    match authority[host_end..].rfind(':') {
+        Some(colon) => {
+            let port = &authority[host_end + colon + 1..];
+            !port.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
     }
+}
+
+/// Appends `tail` (path, `?query`, `#fragment`) to `out` with secret parameter values
+/// replaced by `***`.
+fn redact_params(tail: &str, out: &mut String) {
+    let params_start = tail.find(['?', '#']).unwrap_or(tail.len());
+    out.push_str(&tail[..params_start]);
+    let mut rest = &tail[params_start..];
+    while let Some(sep) = rest.chars().next() {
+        // `sep` is `?`, `#`, `&` or `;`: copy it and the parameter after it.
+        out.push(sep);
+        rest = &rest[sep.len_utf8()..];
+        let end = rest.find(['&', ';', '#']).unwrap_or(rest.len());
+        let param = &rest[..end];
+        match param.split_once('=') {
+            Some((name, _)) if is_secret_param(name) => {
+                out.push_str(name);
+                out.push_str("=***");
+            }
+            _ => out.push_str(param),
+        }
+        rest = &rest[end..];
+    }
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| name.contains(s))
 }
 
 /// Whether `location` names a network or other non-file input (has a `scheme://`).
@@ -250,6 +361,24 @@ impl VideoDecoder {
                 ComponentError::new(msg)
             }
         })?;
+        Self::from_input(url, input, options)
+    }
+
+    /// Sets up decoding of an input that the caller opened (for example with an
+    /// interrupt callback and protocol options, as the live sources do): picks its best
+    /// decodable video stream and opens the decoder.
+    ///
+    /// `url` is what was opened; it is kept for [`VideoDecoder::seek_to_start`]'s reopen
+    /// and shown only redacted. Errors are one line, name the input, and are permanent
+    /// (the stream has no video, or no decoder for its codec); callers that reconnect may
+    /// treat them as transient.
+    pub fn from_input(
+        url: &str,
+        input: ffmpeg::format::context::Input,
+        options: DecoderOptions,
+    ) -> Result<Self, ComponentError> {
+        init();
+        let location = redact_location(url);
         let Picked {
             index: stream_index,
             time_base,
@@ -344,16 +473,35 @@ impl VideoDecoder {
 
     /// Decodes the next picture; `Ok(None)` at the end of the stream (and on every later
     /// call until [`VideoDecoder::seek_to_start`]).
+    ///
+    /// For a blocking input (every input except a non-blocking device), this is
+    /// [`VideoDecoder::poll_frame`] without its [`DecodeStep::Pending`] case: an `EAGAIN`
+    /// from such an input is treated as a read error, as any other.
     pub fn next_frame(&mut self) -> Result<Option<DecodedFrame>, ComponentError> {
+        match self.step(false)? {
+            DecodeStep::Frame(f) => Ok(Some(f)),
+            // `step(false)` never reports `Pending`; ending is the safe reading anyway.
+            DecodeStep::End | DecodeStep::Pending => Ok(None),
+        }
+    }
+
+    /// Like [`VideoDecoder::next_frame`], but when the input is non-blocking and has no
+    /// data yet (FFmpeg's `EAGAIN`), returns [`DecodeStep::Pending`] instead of treating
+    /// it as a read error; call again later. Decoder state is kept across `Pending`.
+    pub fn poll_frame(&mut self) -> Result<DecodeStep, ComponentError> {
+        self.step(true)
+    }
+
+    fn step(&mut self, nonblocking: bool) -> Result<DecodeStep, ComponentError> {
         loop {
             if self.finished {
-                return Ok(None);
+                return Ok(DecodeStep::End);
             }
             match self.decoder.receive_frame(&mut self.decoded) {
                 Ok(()) => {
                     if let Some(frame) = self.convert()? {
                         self.consecutive_errors = 0;
-                        return Ok(Some(frame));
+                        return Ok(DecodeStep::Frame(frame));
                     }
                     continue;
                 }
@@ -362,7 +510,7 @@ impl VideoDecoder {
                 }) => {}
                 Err(ffmpeg::Error::Eof) => {
                     self.finish();
-                    return Ok(None);
+                    return Ok(DecodeStep::End);
                 }
                 Err(e) => {
                     self.packet_failed(e)?;
@@ -374,10 +522,28 @@ impl VideoDecoder {
             if self.draining {
                 // A draining decoder that asks for input has nothing left.
                 self.finish();
-                return Ok(None);
+                return Ok(DecodeStep::End);
             }
-            self.feed()?;
+            if let Fed::WouldBlock = self.feed(nonblocking)? {
+                return Ok(DecodeStep::Pending);
+            }
         }
+    }
+
+    /// The stream's start time (the `pts_ns` origin) in nanoseconds of stream time: what
+    /// to add to a frame's `pts_ns` to get its raw timestamp. `0` when the stream states
+    /// none.
+    pub fn start_time_ns(&self) -> i64 {
+        self.start_pts.map_or(0, |p| self.to_ns(p))
+    }
+
+    /// The input's wall-clock anchor (`AVFormatContext.start_time_realtime`): the
+    /// wall-clock time, in microseconds since the Unix epoch, of raw timestamp 0 (a frame's
+    /// `pts_ns` + [`VideoDecoder::start_time_ns`]). FFmpeg's RTSP demuxer sets it from the
+    /// first RTCP sender report; `None` until then and for inputs that do not set it.
+    pub fn start_time_realtime_us(&self) -> Option<i64> {
+        let t = read_start_time_realtime(&self.input);
+        (t != NO_PTS).then_some(t)
     }
 
     /// Seeks back to the start of the stream and resets the decoder, so the next picture
@@ -437,8 +603,9 @@ impl VideoDecoder {
     }
 
     /// Sends one packet of the video stream to the decoder (or enters draining mode at
-    /// the end of the input).
-    fn feed(&mut self) -> Result<(), ComponentError> {
+    /// the end of the input). With `nonblocking`, an input that has nothing to read yet
+    /// returns [`Fed::WouldBlock`] (any pending packet is kept).
+    fn feed(&mut self, nonblocking: bool) -> Result<Fed, ComponentError> {
         loop {
             let packet = match self.pending.take() {
                 Some(p) => p,
@@ -452,6 +619,9 @@ impl VideoDecoder {
                             p
                         }
                         Err(ffmpeg::Error::Eof) => return self.start_draining(),
+                        Err(ffmpeg::Error::Other {
+                            errno: ffmpeg::error::EAGAIN,
+                        }) if nonblocking => return Ok(Fed::WouldBlock),
                         Err(ffmpeg::Error::InvalidData) => {
                             self.packet_failed(ffmpeg::Error::InvalidData)?;
                             continue;
@@ -468,32 +638,32 @@ impl VideoDecoder {
                 }
             };
             match self.decoder.send_packet(&packet) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(Fed::Sent),
                 Err(ffmpeg::Error::Other {
                     errno: ffmpeg::error::EAGAIN,
                 }) => {
                     // The decoder wants its output read first; keep the packet.
                     self.pending = Some(packet);
-                    return Ok(());
+                    return Ok(Fed::Sent);
                 }
                 Err(ffmpeg::Error::Eof) => {
                     self.draining = true;
-                    return Ok(());
+                    return Ok(Fed::Sent);
                 }
                 Err(e) => {
                     self.packet_failed(e)?;
                     // Give the decoder a chance to return pictures before the next packet.
-                    return Ok(());
+                    return Ok(Fed::Sent);
                 }
             }
         }
     }
 
-    fn start_draining(&mut self) -> Result<(), ComponentError> {
+    fn start_draining(&mut self) -> Result<Fed, ComponentError> {
         self.draining = true;
         // An error here means the decoder is already drained or flushed: nothing to do.
         let _ = self.decoder.send_eof();
-        Ok(())
+        Ok(Fed::Sent)
     }
 
     /// Converts the picture in `self.decoded` to pooled RGB24. `Ok(None)` when the
@@ -582,6 +752,19 @@ impl VideoDecoder {
         let ns = i128::from(ts) * num * 1_000_000_000 / den;
         ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
+}
+
+/// Reads `AVFormatContext.start_time_realtime` (`AV_NOPTS_VALUE` when unset), which
+/// `ffmpeg-next` has no accessor for. The crate's only unsafe code.
+#[allow(unsafe_code)]
+fn read_start_time_realtime(input: &ffmpeg::format::context::Input) -> i64 {
+    // SAFETY: `as_ptr` returns the `AVFormatContext` that `input` owns; it is non-null and
+    // fully initialized (`avformat_open_input` succeeded, or `Input` would not exist) and
+    // stays valid while `input` is borrowed. The field is a plain `int64_t` read by value.
+    // FFmpeg writes it only from within demuxer calls made through `&mut Input` on the
+    // thread that owns the input (`Input` is `Send` but not `Sync`), so no write can race
+    // with this read.
+    unsafe { (*input.as_ptr()).start_time_realtime }
 }
 
 /// The chosen stream's facts.
