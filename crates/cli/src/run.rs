@@ -162,6 +162,7 @@ fn media_source(input: &str, args: &RunArgs) -> anyhow::Result<SourceSpec> {
         realtime: false,
         max_frames: None,
         duration: None,
+        overrides: Default::default(),
     };
     if input == "synthetic" || input.starts_with("synthetic:") {
         spec.name = Spanned::from(Name::from_static("synthetic"));

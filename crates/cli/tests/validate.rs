@@ -266,3 +266,48 @@ fn rule_tests_pass_and_a_wrong_expectation_fails() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("FAIL"), "{}", stderr(&o));
 }
+
+#[test]
+fn per_camera_overrides_are_checked_like_the_settings_they_change() {
+    let yaml = "sources:\n  - name: cam1\n    file: {path: a.mp4}\n    overrides:\n      motion: {treshold: 0.1}\n      detect: {confidence: 0.9}\nanalyzers:\n  - motion: {}\n";
+    let (code, e) = check("o.yaml", yaml);
+    assert_eq!(code, Some(1));
+    assert!(
+        e.contains("o.yaml:5:15: source `cam1`, override of analyzer `motion`: unknown field `treshold`, expected one of"),
+        "{e}"
+    );
+    assert!(e.contains("o.yaml:6:15: source `cam1` overrides unknown analyzer `detect`; analyzers are: `motion`"), "{e}");
+    let yaml = "sources:\n  - name: cam1\n    file: {path: a.mp4}\n    overrides:\n      motion: {threshold: 2}\nanalyzers:\n  - motion: {}\n";
+    let (_, e) = check("r.yaml", yaml);
+    assert!(e.contains("r.yaml:5:15: source `cam1`, override of analyzer `motion`: motion: `threshold` must be between 0 and 1, got 2"), "{e}");
+}
+
+#[test]
+fn an_override_changes_one_camera_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.jsonl");
+    let p = dir.path().join("p.yaml");
+    // Two identical synthetic cameras; `quiet` sees motion only above a threshold no frame reaches.
+    let yaml = format!(
+        "sources:\n  - name: busy\n    synthetic: {{frames: 30}}\n  - name: quiet\n    synthetic: {{frames: 30}}\n    overrides:\n      motion: {{threshold: 1.0}}\nanalyzers:\n  - motion: {{threshold: 0.0001}}\nsinks:\n  - name: out\n    jsonl: {{path: {}}}\n",
+        out.display()
+    );
+    std::fs::write(&p, yaml).unwrap();
+    let o = visualpath(&["graph", p.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("settings overridden for quiet"),
+        "{}",
+        stdout(&o)
+    );
+    let o = visualpath(&["run", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = jsonl(&out);
+    let moving = |src: &str| {
+        lines
+            .iter()
+            .filter(|l| l["source"] == src && l["values"]["moving"] == 1.0)
+            .count()
+    };
+    assert!(moving("busy") > 20, "busy: {}", moving("busy"));
+    assert_eq!(moving("quiet"), 0);
+}

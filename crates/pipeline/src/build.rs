@@ -91,6 +91,34 @@ fn create_sink(s: &SinkSpec) -> Result<Box<dyn Sink>, ComponentError> {
     }
 }
 
+/// An analyzer whose settings differ for some sources.
+struct PerSource {
+    default: Arc<dyn AnalyzerFactory>,
+    by_source: HashMap<Name, Arc<dyn AnalyzerFactory>>,
+}
+
+impl AnalyzerFactory for PerSource {
+    fn describe(&self) -> String {
+        let mut names: Vec<&str> = self.by_source.keys().map(Name::as_str).collect();
+        names.sort_unstable();
+        format!(
+            "{} (overridden for {})",
+            self.default.describe(),
+            names.join(", ")
+        )
+    }
+
+    fn create(
+        &self,
+        source: &visualpath_sdk::SourceInfo,
+    ) -> Result<Box<dyn visualpath_sdk::Analyzer>, ComponentError> {
+        self.by_source
+            .get(&source.name)
+            .unwrap_or(&self.default)
+            .create(source)
+    }
+}
+
 /// Creates every component and links them into a builder, which the caller may extend
 /// (e.g. with `on_event` callbacks) before building.
 pub fn builder(plan: &Plan, o: &Overrides) -> Result<PipelineBuilder, CreateError> {
@@ -124,11 +152,26 @@ pub fn builder(plan: &Plan, o: &Overrides) -> Result<PipelineBuilder, CreateErro
     for &i in &plan.analyzer_order {
         let a = &cfg.analyzers[i];
         let name = plan.analyzer_name(i);
-        let factory = create_analyzer(a).map_err(|e| CreateError {
+        let mut factory = create_analyzer(a).map_err(|e| CreateError {
             kind: "analyzer",
             name: name.clone(),
             message: e.message,
         })?;
+        if let Some(per_source) = plan.overrides.get(&i) {
+            let mut by_source = HashMap::new();
+            for (src, spec) in per_source {
+                let f = create_analyzer(spec).map_err(|e| CreateError {
+                    kind: "analyzer",
+                    name: name.clone(),
+                    message: format!("with the overrides of source `{src}`: {}", e.message),
+                })?;
+                by_source.insert(src.clone(), f);
+            }
+            factory = Arc::new(PerSource {
+                default: factory,
+                by_source,
+            });
+        }
         let opts = AnalyzerOptions {
             schedule: a.schedule,
             when: plan.conditions.get(&i).cloned(),

@@ -86,6 +86,11 @@ pub struct SourceSpec {
     /// Stop after this much capture time from the first frame. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<HumanDuration>,
+    /// Settings of analyzers that differ for this source, by analyzer name: each value is
+    /// merged into that analyzer's settings (e.g. `overrides: {motion: {threshold: 0.05}}`
+    /// for a camera with more noise). Default: none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub overrides: std::collections::BTreeMap<Name, Spanned<serde_json::Value>>,
 }
 
 /// One analyzer. Set exactly one of `motion`, `frame_stats`, `scene_cut`, `detect`,

@@ -74,6 +74,49 @@ pub struct Plan {
     pub analyzer_order: Vec<usize>,
     /// Parsed `when:` conditions by analyzer index.
     pub conditions: HashMap<usize, Condition>,
+    /// Per-source settings (`overrides:`): analyzer index -> source -> the analyzer with
+    /// that source's settings.
+    pub overrides: HashMap<usize, HashMap<Name, AnalyzerSpec>>,
+}
+
+/// Merges `patch` (a partial settings mapping) into the analyzer's settings and checks
+/// the result like the file's own settings.
+pub fn apply_override(
+    spec: &AnalyzerSpec,
+    patch: &serde_json::Value,
+) -> Result<AnalyzerSpec, String> {
+    fn merge(base: &mut serde_json::Value, patch: &serde_json::Value) {
+        match (base, patch) {
+            (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+                for (k, v) in p {
+                    merge(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+            (b, p) => *b = p.clone(),
+        }
+    }
+    if !patch.is_object() {
+        return Err("an override is a mapping of settings, e.g. `{threshold: 0.05}`".into());
+    }
+    let mut out = spec.clone();
+    macro_rules! patch_kind {
+        ($field:ident) => {
+            if let Some(c) = &spec.$field {
+                let mut v = serde_json::to_value(c).map_err(|e| e.to_string())?;
+                merge(&mut v, patch);
+                out.$field = Some(serde_json::from_value(v).map_err(|e| e.to_string())?);
+            }
+        };
+    }
+    patch_kind!(motion);
+    patch_kind!(frame_stats);
+    patch_kind!(scene_cut);
+    patch_kind!(detect);
+    patch_kind!(track);
+    patch_kind!(pose);
+    patch_kind!(face);
+    analyzer_settings_check(&out)?;
+    Ok(out)
 }
 
 /// Parses and validates a pipeline file's text. `env` resolves `${VAR}` references.
@@ -415,6 +458,39 @@ pub fn validate(config: PipelineConfig) -> Result<Plan, Vec<Error>> {
         }
     }
 
+    // Per-source overrides of analyzer settings.
+    let mut overrides: HashMap<usize, HashMap<Name, AnalyzerSpec>> = HashMap::new();
+    for src in &config.sources {
+        for (analyzer, patch) in &src.overrides {
+            let Some(&i) = index_of.get(analyzer) else {
+                errs.push(at(
+                    patch.span,
+                    format!(
+                        "source `{}` overrides unknown analyzer `{analyzer}`; analyzers are: {}",
+                        src.name.value,
+                        list(&analyzer_names)
+                    ),
+                ));
+                continue;
+            };
+            match apply_override(&config.analyzers[i], &patch.value) {
+                Ok(spec) => {
+                    overrides
+                        .entry(i)
+                        .or_default()
+                        .insert(src.name.value.clone(), spec);
+                }
+                Err(e) => errs.push(at(
+                    patch.span,
+                    format!(
+                        "source `{}`, override of analyzer `{analyzer}`: {e}",
+                        src.name.value
+                    ),
+                )),
+            }
+        }
+    }
+
     // Fusion rules.
     let mut rule_names = HashSet::new();
     let mut fusion_inputs: BTreeSet<usize> = BTreeSet::new();
@@ -598,6 +674,11 @@ pub fn validate(config: PipelineConfig) -> Result<Plan, Vec<Error>> {
         if a.schedule != Default::default() {
             let _ = write!(detail, ", {}", a.schedule);
         }
+        if let Some(per) = overrides.get(&i) {
+            let mut srcs: Vec<&str> = per.keys().map(Name::as_str).collect();
+            srcs.sort_unstable();
+            let _ = write!(detail, ", settings overridden for {}", srcs.join(", "));
+        }
         nodes.push(PlanNode {
             name: name.clone(),
             kind: NodeKind::Analyzer,
@@ -724,6 +805,7 @@ pub fn validate(config: PipelineConfig) -> Result<Plan, Vec<Error>> {
         links,
         analyzer_order: order,
         conditions,
+        overrides,
     })
 }
 
