@@ -46,7 +46,9 @@ pub struct CreateError {
     pub message: String,
 }
 
-fn create_source(s: &SourceSpec) -> Result<Box<dyn Source>, ComponentError> {
+/// Creates a source from its settings (nothing is opened until the first frame for live
+/// sources).
+pub fn create_source(s: &SourceSpec) -> Result<Box<dyn Source>, ComponentError> {
     let name = s.name.value.clone();
     if let Some(c) = &s.file {
         c.build(name)
@@ -59,7 +61,8 @@ fn create_source(s: &SourceSpec) -> Result<Box<dyn Source>, ComponentError> {
     }
 }
 
-fn create_analyzer(a: &AnalyzerSpec) -> Result<Arc<dyn AnalyzerFactory>, ComponentError> {
+/// Creates an analyzer's factory (loading its model, if any).
+pub fn create_analyzer(a: &AnalyzerSpec) -> Result<Arc<dyn AnalyzerFactory>, ComponentError> {
     if let Some(c) = &a.detect {
         c.build()
     } else if let Some(c) = &a.track {
@@ -88,6 +91,18 @@ fn create_sink(s: &SinkSpec) -> Result<Box<dyn Sink>, ComponentError> {
         Ok(Box::new(StdoutSink::default()))
     } else {
         Err(ComponentError::new("no sink kind set"))
+    }
+}
+
+/// How the runtime drives a source.
+pub fn source_options(s: &SourceSpec, o: &Overrides) -> SourceOptions {
+    SourceOptions {
+        realtime: s.realtime || o.realtime,
+        looping: s.file.as_ref().is_some_and(|f| f.looping)
+            || s.images.as_ref().is_some_and(|i| i.looping),
+        max_frames: o.max_frames.or(s.max_frames),
+        duration: o.duration.or(s.duration.map(|d| d.get())),
+        backoff: Default::default(),
     }
 }
 
@@ -122,6 +137,15 @@ impl AnalyzerFactory for PerSource {
 /// Creates every component and links them into a builder, which the caller may extend
 /// (e.g. with `on_event` callbacks) before building.
 pub fn builder(plan: &Plan, o: &Overrides) -> Result<PipelineBuilder, CreateError> {
+    builder_with(plan, o, true)
+}
+
+/// [`builder`], optionally without the sources (the camera manager adds them at run time).
+pub(crate) fn builder_with(
+    plan: &Plan,
+    o: &Overrides,
+    with_sources: bool,
+) -> Result<PipelineBuilder, CreateError> {
     let cfg = &plan.config;
     let mut b = PipelineBuilder::new();
     if let Some(c) = &o.clock {
@@ -132,20 +156,13 @@ pub fn builder(plan: &Plan, o: &Overrides) -> Result<PipelineBuilder, CreateErro
         b.trace(t.clone());
     }
     let mut refs: HashMap<Name, NodeRef> = HashMap::new();
-    for s in &cfg.sources {
+    for s in cfg.sources.iter().filter(|_| with_sources) {
         let src = create_source(s).map_err(|e| CreateError {
             kind: "source",
             name: s.name.value.clone(),
             message: e.message,
         })?;
-        let opts = SourceOptions {
-            realtime: s.realtime || o.realtime,
-            looping: s.file.as_ref().is_some_and(|f| f.looping)
-                || s.images.as_ref().is_some_and(|i| i.looping),
-            max_frames: o.max_frames.or(s.max_frames),
-            duration: o.duration.or(s.duration.map(|d| d.get())),
-            backoff: Default::default(),
-        };
+        let opts = source_options(s, o);
         let r = b.source(s.name.value.as_str(), src, opts);
         refs.insert(s.name.value.clone(), r);
     }

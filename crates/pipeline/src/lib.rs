@@ -14,10 +14,12 @@
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod build;
+pub mod cameras;
 pub mod config;
 pub mod docs;
 pub mod plan;
 
 pub use build::{CreateError, Overrides, builder};
+pub use cameras::{CameraError, CameraManager, CameraStatus, camera_from_str};
 pub use config::PipelineConfig;
 pub use plan::{ConfigErrors, Plan, load_path, load_str};

@@ -86,7 +86,7 @@ pub(crate) trait Behavior: Send {
     fn on_source_end(&mut self, _source: &Name, _cx: &mut NodeCx<'_>) {}
 
     /// A source added at run time will arrive on `inputs`.
-    fn source_added(&mut self, _source: &Name, _inputs: &HashSet<usize>) {}
+    fn source_added(&mut self, _source: &Name, _inputs: &HashSet<usize>, _extras: &SourceExtras) {}
 
     /// A timer set with [`NodeCx::set_timer`] is due.
     fn on_timer(&mut self, _now_ns: u64, _cx: &mut NodeCx<'_>) {}
@@ -105,6 +105,24 @@ pub(crate) struct Outputs {
 impl Outputs {
     fn all(&self) -> impl Iterator<Item = &Arc<Edge<Message>>> {
         self.packets.iter().chain(self.records.iter())
+    }
+}
+
+/// Settings that come with a source added at run time.
+#[derive(Default, Clone)]
+pub struct SourceExtras {
+    /// Analyzers (by name) that use another factory for this source (per-camera settings).
+    pub analyzer_factories: HashMap<Name, std::sync::Arc<dyn visualpath_sdk::AnalyzerFactory>>,
+}
+
+impl std::fmt::Debug for SourceExtras {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceExtras")
+            .field(
+                "analyzer_factories",
+                &self.analyzer_factories.keys().collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
@@ -270,9 +288,9 @@ impl Node {
     }
 
     /// The node will receive `source` on `inputs` (a source added at run time).
-    pub fn expect_source(&self, source: &Name, inputs: HashSet<usize>) {
+    pub fn expect_source(&self, source: &Name, inputs: HashSet<usize>, extras: &SourceExtras) {
         let mut inner = self.inner.lock();
-        inner.behavior.source_added(source, &inputs);
+        inner.behavior.source_added(source, &inputs, extras);
         inner.pending_ends.insert(source.clone(), inputs);
     }
 

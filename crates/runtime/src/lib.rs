@@ -22,7 +22,7 @@ pub mod stats;
 pub mod trace;
 
 pub use edge::{EdgeSpec, Overflow, Qos};
-pub use exec::Executor;
+pub use exec::{Executor, SourceExtras};
 pub use message::{Message, Packet};
 pub use nodes::analyzer::{AnalyzerOptions, ErrorPolicy, Isolation};
 pub use nodes::source::{Backoff, SourceOptions};

@@ -45,7 +45,7 @@ use visualpath_sdk::{AnalyzerFactory, Fusion, Sink, Source};
 use visualpath_sync::SyncPolicy;
 
 use crate::edge::{Edge, EdgeSpec};
-use crate::exec::{Control, Executor, Node, NodeWiring, Outputs, Scheduler};
+use crate::exec::{Control, Executor, Node, NodeWiring, Outputs, Scheduler, SourceExtras};
 use crate::message::{Message, Packet};
 use crate::nodes::analyzer::{AnalyzerNode, AnalyzerOptions, ErrorPolicy, Isolation, SourceInfos};
 use crate::nodes::fusion::{FusionNode, Rules};
@@ -760,6 +760,19 @@ impl RunningPipeline {
         opts: SourceOptions,
         targets: &[&str],
     ) -> Result<(), BuildError> {
+        self.add_source_with(name, source, opts, targets, &SourceExtras::default())
+    }
+
+    /// [`RunningPipeline::add_source`], with analyzers that use other settings for this
+    /// source (`extras.analyzer_factories`, by analyzer name).
+    pub fn add_source_with(
+        &self,
+        name: &str,
+        source: Box<dyn Source>,
+        opts: SourceOptions,
+        targets: &[&str],
+        extras: &SourceExtras,
+    ) -> Result<(), BuildError> {
         let name = Name::new(name).map_err(|e| BuildError(e.to_string()))?;
         let mut sources = self.sources.lock();
         let topo = self.shared.topo.lock();
@@ -846,7 +859,7 @@ impl RunningPipeline {
                     })
                     .map(|(i, _)| i)
                     .collect();
-                self.scheduler.nodes[c].expect_source(&name, inputs);
+                self.scheduler.nodes[c].expect_source(&name, inputs, extras);
             }
         }
         let own_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -29,7 +29,7 @@ use visualpath_core::{
 use visualpath_fusion::{Condition, ObservationEnv};
 use visualpath_sdk::{Analyzer, AnalyzerFactory, ComponentError, SourceInfo, Upstream};
 
-use crate::exec::{Behavior, NodeCx};
+use crate::exec::{Behavior, NodeCx, SourceExtras};
 use crate::message::{Message, Packet};
 use crate::schedule::{Admission, Schedule};
 use crate::stats::SkipReason;
@@ -227,6 +227,8 @@ pub(crate) struct AnalyzerNode {
     states: HashMap<Name, SourceState>,
     tracer: Option<Tracer>,
     late_results: u64,
+    /// Factories of sources added at run time with their own settings.
+    per_source_factory: HashMap<Name, Arc<dyn AnalyzerFactory>>,
 }
 
 /// What each source knows about itself, shared with the pipeline (sources can be added
@@ -262,6 +264,7 @@ impl AnalyzerNode {
             states: HashMap::new(),
             tracer,
             late_results: 0,
+            per_source_factory: HashMap::new(),
         }
     }
 
@@ -329,7 +332,8 @@ impl AnalyzerNode {
                 .get(source)
                 .cloned()
                 .unwrap_or_else(|| SourceInfo::new(source.clone(), "unknown"));
-            let instance = match self.factory.create(&info) {
+            let factory = self.per_source_factory.get(source).unwrap_or(&self.factory);
+            let instance = match factory.create(&info) {
                 Ok(a) => match self.opts.timeout {
                     None => Instance::Direct(a),
                     Some(_) => match Guard::spawn(
@@ -490,9 +494,17 @@ impl AnalyzerNode {
 }
 
 impl Behavior for AnalyzerNode {
-    fn source_added(&mut self, source: &Name, inputs: &HashSet<usize>) {
+    fn source_added(&mut self, source: &Name, inputs: &HashSet<usize>, extras: &SourceExtras) {
         self.joins.remove(source);
         self.states.remove(source);
+        match extras.analyzer_factories.get(&self.name) {
+            Some(f) => {
+                self.per_source_factory.insert(source.clone(), f.clone());
+            }
+            None => {
+                self.per_source_factory.remove(source);
+            }
+        }
         if inputs.len() > 1 {
             self.join_inputs.insert(source.clone(), inputs.clone());
         } else {
