@@ -69,6 +69,7 @@ fn args_for(b: &BenchArgs, jsonl: Option<PathBuf>) -> RunArgs {
         duration: None,
         realtime: false,
         looping: false,
+        rtsp_transport: None,
         trace: None,
         executor: Some(b.executor.clone()),
         no_progress: true,
@@ -91,9 +92,7 @@ fn open_source(b: &BenchArgs) -> anyhow::Result<Box<dyn Source>> {
 /// Frames per second of the source alone.
 fn decode_only(b: &BenchArgs) -> anyhow::Result<(u64, f64)> {
     let mut src = open_source(b)?;
-    let cx = SourceContext {
-        clock: visualpath_core::SystemClock::shared(),
-    };
+    let cx = SourceContext::new(visualpath_core::SystemClock::shared());
     let t = Instant::now();
     let mut n = 0u64;
     while let Poll::Frame(_) = src
@@ -127,9 +126,7 @@ fn bare(b: &BenchArgs) -> anyhow::Result<(u64, f64)> {
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?,
         );
     }
-    let cx = SourceContext {
-        clock: visualpath_core::SystemClock::shared(),
-    };
+    let cx = SourceContext::new(visualpath_core::SystemClock::shared());
     let t = Instant::now();
     let mut n = 0u64;
     while let Poll::Frame(f) = src

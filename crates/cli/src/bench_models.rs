@@ -54,9 +54,7 @@ fn decode_frames(input: &str, n: usize) -> anyhow::Result<Vec<Frame>> {
     let mut src = FileSourceConfig::new(input)
         .build(Name::from_static("bench"))
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let cx = SourceContext {
-        clock: Arc::new(ManualClock::new(0)),
-    };
+    let cx = SourceContext::new(Arc::new(ManualClock::new(0)));
     let mut v = Vec::new();
     while v.len() < n {
         match src
@@ -284,6 +282,7 @@ fn e2e_run(
         duration: paced.then_some(b.latency_secs),
         realtime: paced,
         looping: false,
+        rtsp_transport: None,
         trace: None,
         executor: Some("pool:2".into()),
         no_progress: true,

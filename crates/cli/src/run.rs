@@ -11,7 +11,10 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use visualpath_analyzers::{FrameStatsConfig, MotionConfig, SceneCutConfig};
 use visualpath_core::Name;
-use visualpath_media::{FileSourceConfig, ImageFolderConfig, SyntheticConfig};
+use visualpath_media::{
+    FileSourceConfig, HttpConfig, ImageFolderConfig, RtspConfig, RtspTransport, SyntheticConfig,
+    WebcamConfig,
+};
 use visualpath_models::{DetectConfig, FaceConfig, PoseConfig};
 use visualpath_pipeline::config::{
     AnalyzerSpec, PipelineConfig, SinkSpec, SourceSpec, StdoutConfig,
@@ -25,8 +28,8 @@ use visualpath_yaml::Spanned;
 /// Arguments of `visualpath run`.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// A video file or URL (anything FFmpeg reads), an image folder, `synthetic[:WxH[@FPS]]`,
-    /// or a pipeline .yaml.
+    /// A video file, an RTSP or HTTP camera URL, a webcam (/dev/videoN), an image folder,
+    /// `synthetic[:WxH[@FPS]]`, or a pipeline .yaml.
     pub input: String,
     /// Analyzers to run, comma-separated: motion, frame_stats, scene_cut, detect, track,
     /// pose, face (`track` runs after `detect`, `pose` after `track` or `detect`).
@@ -50,6 +53,9 @@ pub struct RunArgs {
     /// Start a file again at its end (media inputs only).
     #[arg(long = "loop")]
     pub looping: bool,
+    /// RTSP transport for an rtsp:// INPUT: `tcp` (default) or `udp`.
+    #[arg(long)]
+    pub rtsp_transport: Option<String>,
     /// Write a per-frame trace (one JSON line per frame per stage) to this file.
     #[arg(long)]
     pub trace: Option<PathBuf>,
@@ -156,6 +162,9 @@ fn media_source(input: &str, args: &RunArgs) -> anyhow::Result<SourceSpec> {
     let name = visualpath_media::source_name_from_path(Path::new(input.trim_end_matches('/')));
     let mut spec = SourceSpec {
         name: Spanned::from(name),
+        rtsp: None,
+        http: None,
+        webcam: None,
         file: None,
         images: None,
         synthetic: None,
@@ -164,7 +173,25 @@ fn media_source(input: &str, args: &RunArgs) -> anyhow::Result<SourceSpec> {
         duration: None,
         overrides: Default::default(),
     };
-    if input == "synthetic" || input.starts_with("synthetic:") {
+    let lower = input.to_ascii_lowercase();
+    if lower.starts_with("rtsp://") || lower.starts_with("rtsps://") {
+        spec.name = Spanned::from(camera_name(input));
+        let mut c = RtspConfig::new(input);
+        if let Some(t) = &args.rtsp_transport {
+            c.transport = match t.as_str() {
+                "tcp" => RtspTransport::Tcp,
+                "udp" => RtspTransport::Udp,
+                other => bail!("invalid --rtsp-transport `{other}`: write `tcp` or `udp`"),
+            };
+        }
+        spec.rtsp = Some(c);
+    } else if lower.starts_with("http://") || lower.starts_with("https://") {
+        spec.name = Spanned::from(camera_name(input));
+        spec.http = Some(HttpConfig::new(input));
+    } else if input.starts_with("/dev/video") || input.starts_with("/dev/v4l/") {
+        spec.name = Spanned::from(Name::from_static("webcam"));
+        spec.webcam = Some(WebcamConfig::new(input));
+    } else if input == "synthetic" || input.starts_with("synthetic:") {
         spec.name = Spanned::from(Name::from_static("synthetic"));
         spec.synthetic = Some(parse_synthetic(input)?);
     } else if Path::new(input).is_dir() {
@@ -183,6 +210,31 @@ fn media_source(input: &str, args: &RunArgs) -> anyhow::Result<SourceSpec> {
         spec.file = Some(c);
     }
     Ok(spec)
+}
+
+/// A source name for a camera URL: its host, made a valid name (`cam` if none).
+fn camera_name(url: &str) -> Name {
+    let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority
+        .rsplit('@')
+        .next()
+        .unwrap_or("")
+        .split(':')
+        .next()
+        .unwrap_or("");
+    let cleaned: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    Name::new(&format!("cam-{cleaned}")).unwrap_or_else(|_| Name::from_static("cam"))
 }
 
 fn output_sinks(args: &RunArgs) -> Vec<Spanned<SinkSpec>> {

@@ -50,7 +50,13 @@ pub struct CreateError {
 /// sources).
 pub fn create_source(s: &SourceSpec) -> Result<Box<dyn Source>, ComponentError> {
     let name = s.name.value.clone();
-    if let Some(c) = &s.file {
+    if let Some(c) = &s.rtsp {
+        c.build(name)
+    } else if let Some(c) = &s.http {
+        c.build(name)
+    } else if let Some(c) = &s.webcam {
+        c.build(name)
+    } else if let Some(c) = &s.file {
         c.build(name)
     } else if let Some(c) = &s.images {
         c.build(name)

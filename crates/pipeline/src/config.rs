@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use visualpath_analyzers::{FrameStatsConfig, MotionConfig, SceneCutConfig};
 use visualpath_core::{HumanDuration, Name};
 use visualpath_fusion::RuleConfig;
-use visualpath_media::{FileSourceConfig, ImageFolderConfig, SyntheticConfig};
+use visualpath_media::{
+    FileSourceConfig, HttpConfig, ImageFolderConfig, RtspConfig, SyntheticConfig, WebcamConfig,
+};
 use visualpath_models::{DetectConfig, FaceConfig, PoseConfig};
 use visualpath_runtime::{ErrorPolicy, Executor, Isolation, Overflow, Qos, Schedule};
 use visualpath_sinks::JsonlConfig;
@@ -61,13 +63,25 @@ pub struct PipelineConfig {
     pub edges: Vec<Spanned<EdgeConfig>>,
 }
 
-/// One source of frames. Set exactly one of `file`, `images`, `synthetic`.
+/// One source of frames (a camera or a file). Set exactly one of `rtsp`, `http`,
+/// `webcam`, `file`, `images`, `synthetic`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     /// The source's name, written as `source` in records. Required.
     pub name: Spanned<Name>,
-    /// A video file (any container and codec FFmpeg reads) or a stream URL.
+    /// An RTSP camera (`rtsp://user:${CAM_PASSWORD}@host/stream`), over TCP or UDP, with
+    /// reconnection; credentials are never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtsp: Option<RtspConfig>,
+    /// An HTTP camera stream (MJPEG `multipart/x-mixed-replace`, or anything FFmpeg's HTTP
+    /// input reads live), with reconnection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpConfig>,
+    /// A local webcam (V4L2, e.g. `/dev/video0`), with reconnection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webcam: Option<WebcamConfig>,
+    /// A video file (any container and codec FFmpeg reads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileSourceConfig>,
     /// A folder of JPEG/PNG images, read in file-name order.
@@ -230,9 +244,23 @@ pub struct EdgeConfig {
 }
 
 impl SourceSpec {
+    /// Whether it is a live camera (frames arrive in real time).
+    pub fn is_live(&self) -> bool {
+        self.rtsp.is_some() || self.http.is_some() || self.webcam.is_some()
+    }
+
     /// The kinds set on this entry.
     pub fn kinds(&self) -> Vec<&'static str> {
         let mut k = Vec::new();
+        if self.rtsp.is_some() {
+            k.push("rtsp");
+        }
+        if self.http.is_some() {
+            k.push("http");
+        }
+        if self.webcam.is_some() {
+            k.push("webcam");
+        }
         if self.file.is_some() {
             k.push("file");
         }
@@ -290,7 +318,7 @@ impl SinkSpec {
 }
 
 /// Source kinds, for error messages and `--help`.
-pub const SOURCE_KINDS: &[&str] = &["file", "images", "synthetic"];
+pub const SOURCE_KINDS: &[&str] = &["rtsp", "http", "webcam", "file", "images", "synthetic"];
 /// Analyzer kinds.
 pub const ANALYZER_KINDS: &[&str] = &[
     "motion",

@@ -877,7 +877,20 @@ fn analyzer_order(parents: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
 }
 
 fn describe_source(s: &SourceSpec) -> String {
-    let mut d = if let Some(f) = &s.file {
+    let mut d = if let Some(c) = &s.rtsp {
+        let transport = match c.transport {
+            visualpath_media::RtspTransport::Tcp => "tcp",
+            visualpath_media::RtspTransport::Udp => "udp",
+        };
+        format!(
+            "rtsp {} over {transport}",
+            visualpath_media::redact_location(&c.url)
+        )
+    } else if let Some(c) = &s.http {
+        format!("http {}", visualpath_media::redact_location(&c.url))
+    } else if let Some(c) = &s.webcam {
+        format!("webcam {}", c.device)
+    } else if let Some(f) = &s.file {
         format!("file {}{}", f.path, if f.looping { " (loop)" } else { "" })
     } else if let Some(i) = &s.images {
         format!("images {} at {} fps", i.path, i.fps)

@@ -444,6 +444,7 @@ pub(crate) struct Control {
     /// cleared at shutdown.
     pub keep_alive: AtomicBool,
     error: Mutex<Option<StageError>>,
+    source_stops: Mutex<Vec<visualpath_sdk::StopToken>>,
     remaining: AtomicUsize,
     done: (Mutex<bool>, Condvar),
     pub events: AtomicU64,
@@ -455,6 +456,7 @@ impl Control {
             stop: AtomicBool::new(false),
             keep_alive: AtomicBool::new(false),
             error: Mutex::new(None),
+            source_stops: Mutex::new(Vec::new()),
             remaining: AtomicUsize::new(nodes),
             done: (Mutex::new(nodes == 0), Condvar::new()),
             events: AtomicU64::new(0),
@@ -468,7 +470,26 @@ impl Control {
             tracing::error!(error = %err, "pipeline stopping");
             *e = Some(err);
         }
+        drop(e);
+        self.stop_sources();
+    }
+
+    /// Asks every source to stop (their blocking calls are interrupted).
+    pub fn stop_sources(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        for t in self.source_stops.lock().iter() {
+            t.stop();
+        }
+    }
+
+    /// Remembers a source's stop token (so stopping the pipeline interrupts it).
+    pub fn register_source(&self, token: visualpath_sdk::StopToken) {
+        let mut v = self.source_stops.lock();
+        v.retain(|t| !t.is_stopped());
+        if self.stop.load(Ordering::SeqCst) {
+            token.stop();
+        }
+        v.push(token);
     }
 
     pub fn error(&self) -> Option<StageError> {

@@ -460,7 +460,7 @@ impl PipelineBuilder {
                 Decl::Source(source, opts) => {
                     sources.push(SourceDriver {
                         source,
-                        own_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                        own_stop: visualpath_sdk::StopToken::new(),
                         opts,
                         outputs: outputs.packets.into_iter().chain(outputs.records).collect(),
                         stats,
@@ -693,6 +693,7 @@ impl Pipeline {
         for s in self.sources {
             let name = s.stats.name.clone();
             let own_stop = s.own_stop.clone();
+            self.control.register_source(own_stop.clone());
             let stats = s.stats.clone();
             let thread = spawn_source(s)?;
             handles.insert(
@@ -720,7 +721,7 @@ impl Pipeline {
 }
 
 struct SourceHandle {
-    own_stop: Arc<std::sync::atomic::AtomicBool>,
+    own_stop: visualpath_sdk::StopToken,
     thread: Option<JoinHandle<()>>,
     stats: Arc<NodeStats>,
 }
@@ -745,9 +746,10 @@ pub struct RunningPipeline {
 }
 
 impl RunningPipeline {
-    /// Asks sources to end; everything in flight is still processed and written.
+    /// Asks sources to end (interrupting ones that wait on a camera); everything in
+    /// flight is still processed and written.
     pub fn stop(&self) {
-        self.control.stop.store(true, Ordering::SeqCst);
+        self.control.stop_sources();
     }
 
     /// Adds a source while the pipeline runs, feeding the nodes named in `targets`
@@ -862,7 +864,8 @@ impl RunningPipeline {
                 self.scheduler.nodes[c].expect_source(&name, inputs, extras);
             }
         }
-        let own_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let own_stop = visualpath_sdk::StopToken::new();
+        self.control.register_source(own_stop.clone());
         let driver = SourceDriver {
             source,
             own_stop: own_stop.clone(),
@@ -895,7 +898,7 @@ impl RunningPipeline {
             .lock()
             .remove(&name)
             .ok_or_else(|| BuildError(format!("no source called `{name}`")))?;
-        handle.own_stop.store(true, Ordering::SeqCst);
+        handle.own_stop.stop();
         if let Some(t) = handle.thread {
             let _ = t.join();
         }

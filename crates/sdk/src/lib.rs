@@ -122,12 +122,47 @@ pub enum Poll {
     Eos,
 }
 
+/// Asks a source to stop. Cloning shares the flag; set once, it stays set.
+#[derive(Clone, Debug, Default)]
+pub struct StopToken(Arc<std::sync::atomic::AtomicBool>);
+
+impl StopToken {
+    /// A token that is not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the token (from any thread).
+    pub fn stop(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether it is set.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Everything a source needs from the runtime.
 #[derive(Clone, Debug)]
 pub struct SourceContext {
     /// The pipeline clock: `arrival_ns` is `clock.mono_ns()` when a frame is produced,
     /// and capture times are on `clock.wall_ns()`'s timeline.
     pub clock: SharedClock,
+    /// Set when the source must stop (removed, pipeline stopping). A source that blocks
+    /// (network, device) should check it while waiting and return [`Poll::Eos`] soon
+    /// after it is set.
+    pub stop: StopToken,
+}
+
+impl SourceContext {
+    /// A context on `clock` with a fresh stop token.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            stop: StopToken::new(),
+        }
+    }
 }
 
 /// A producer of frames: a file, a folder of images, a camera.

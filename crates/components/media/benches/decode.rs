@@ -69,9 +69,7 @@ fn bench_decode(c: &mut Criterion) {
         return;
     };
     let path = path.to_str().unwrap().to_owned();
-    let cx = SourceContext {
-        clock: SystemClock::shared(),
-    };
+    let cx = SourceContext::new(SystemClock::shared());
     let frames = bare_decode(&path);
     assert_eq!(source_decode(&path, &cx), frames);
 
@@ -89,9 +87,7 @@ fn bench_decode(c: &mut Criterion) {
 }
 
 fn bench_synthetic(c: &mut Criterion) {
-    let cx = SourceContext {
-        clock: SystemClock::shared(),
-    };
+    let cx = SourceContext::new(SystemClock::shared());
     let mut src = SyntheticConfig::default()
         .build(Name::from_static("synth"))
         .unwrap();

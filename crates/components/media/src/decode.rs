@@ -186,6 +186,7 @@ pub struct VideoDecoder {
     consecutive_errors: u32,
     skipped: u64,
     read_error: Option<String>,
+    read_error_code: Option<ffmpeg::Error>,
     last_pts_ns: Option<i64>,
     frames_since_start: u64,
 }
@@ -221,7 +222,7 @@ pub const SECRET_PARAMS: &[&str] = &[
 ///
 /// A password that contains an unescaped `/`, `?` or `#` (which makes the URL ambiguous)
 /// is still hidden: when the host part has a port that is not a number, everything up to
-/// the last `@` before the query (or the whole host part) is replaced. Anything that is
+/// the last `@` (or the whole host part when there is none) is replaced. Anything that is
 /// not a `scheme://` URL is returned as is.
 pub fn redact_location(location: &str) -> String {
     let Some(scheme_end) = location.find("://") else {
@@ -240,10 +241,10 @@ pub fn redact_location(location: &str) -> String {
             &rest[authority_end..]
         }
         None if has_non_numeric_port(authority) => {
-            // `user:pa/ss@host`: the host part ended inside the password.
-            let query_start = rest.find(['?', '#']).unwrap_or(rest.len());
+            // `user:pa/ss@host`: the host part ended inside the password. Hide up to the
+            // last `@` anywhere (over-redacting a path or query is harmless).
             out.push_str("***");
-            match rest[..query_start].rfind('@') {
+            match rest.rfind('@') {
                 Some(at) => &rest[at..],
                 None => &rest[authority_end..],
             }
@@ -441,6 +442,7 @@ impl VideoDecoder {
             consecutive_errors: 0,
             skipped: 0,
             read_error: None,
+            read_error_code: None,
             last_pts_ns: None,
             frames_since_start: 0,
         })
@@ -464,6 +466,12 @@ impl VideoDecoder {
     /// The read error that ended the stream early, if one did (see the module docs).
     pub fn read_error(&self) -> Option<&str> {
         self.read_error.as_deref()
+    }
+
+    /// FFmpeg's error behind [`VideoDecoder::read_error`] (for callers that classify it,
+    /// such as a live source telling a timeout from a reset connection).
+    pub fn read_error_code(&self) -> Option<ffmpeg::Error> {
+        self.read_error_code
     }
 
     /// Pictures returned since opening or since the last [`VideoDecoder::seek_to_start`].
@@ -562,6 +570,7 @@ impl VideoDecoder {
         }
         self.flush();
         self.read_error = None;
+        self.read_error_code = None;
         self.last_pts_ns = None;
         self.frames_since_start = 0;
         Ok(())
@@ -631,6 +640,7 @@ impl VideoDecoder {
                                 "reading `{}` stopped after frame {}: {e}",
                                 self.location, self.frames_since_start
                             ));
+                            self.read_error_code = Some(e);
                             tracing::warn!(location = %self.location, error = %e, "read error; ending the stream");
                             return self.start_draining();
                         }
@@ -914,6 +924,72 @@ mod tests {
         );
         assert_eq!(redact_location("videos/a@b.mp4"), "videos/a@b.mp4");
         assert_eq!(redact_location("rtsp://host/s"), "rtsp://host/s");
+        assert_eq!(
+            redact_location("rtsp://admin@10.0.0.5/s"),
+            "rtsp://***@10.0.0.5/s"
+        );
+        assert_eq!(
+            redact_location("rtsp://a%40b:p%40ss@cam:554"),
+            "rtsp://***@cam:554"
+        );
+        assert_eq!(
+            redact_location("rtsp://[::1]:8554/s"),
+            "rtsp://[::1]:8554/s"
+        );
+    }
+
+    #[test]
+    fn redacts_secret_query_and_fragment_parameters() {
+        assert_eq!(
+            redact_location("rtsp://cam/cam/realmonitor?channel=1&user=admin&password=secret"),
+            "rtsp://cam/cam/realmonitor?channel=1&user=admin&password=***"
+        );
+        assert_eq!(
+            redact_location("http://cam/video.cgi?PWD=x;Token=y&pass=z&fps=5"),
+            "http://cam/video.cgi?PWD=***;Token=***&pass=***&fps=5"
+        );
+        assert_eq!(
+            redact_location(
+                "https://u:p@cdn/s.m3u8?X-Amz-Signature=abc&X-Amz-Credential=d#access_token=e"
+            ),
+            "https://***@cdn/s.m3u8?X-Amz-Signature=***&X-Amz-Credential=***#access_token=***"
+        );
+        assert_eq!(
+            redact_location("http://h/s?apikey=1&auth=2&session_id=3&secret=4&sig=5"),
+            "http://h/s?apikey=***&auth=***&session_id=***&secret=***&sig=***"
+        );
+        // Valueless and empty parameters are kept.
+        assert_eq!(
+            redact_location("http://h/s?password&x=&"),
+            "http://h/s?password&x=&"
+        );
+        // Query secrets of non-URLs (file paths) are not touched.
+        assert_eq!(redact_location("a.mp4?token=1"), "a.mp4?token=1");
+    }
+
+    #[test]
+    fn redacts_passwords_that_break_the_url() {
+        // An unescaped `/` in the password ends the host part early.
+        let r = redact_location("rtsp://admin:pa/ss@10.0.0.5/stream");
+        assert_eq!(r, "rtsp://***@10.0.0.5/stream");
+        // No `@` at all after a non-numeric port: the whole host part is hidden.
+        assert_eq!(redact_location("rtsp://admin:secret/x"), "rtsp://***/x");
+        // `?` in the password.
+        assert_eq!(
+            redact_location("rtsp://admin:pa?ss@host/s"),
+            "rtsp://***@host/s"
+        );
+        for url in [
+            "rtsp://admin:hunter2@cam/s",
+            "rtsp://admin:hun/ter2@cam/s",
+            "rtsp://admin:hun#ter2@cam/s",
+            "rtsp://admin:hun?ter2@cam/s",
+            "rtsp://admin:hunter2/@cam/s",
+            "http://cam/s?password=hunter2",
+            "http://cam/s#token=hunter2",
+        ] {
+            assert!(!redact_location(url).contains("hunter2"), "{url}");
+        }
     }
 
     #[test]

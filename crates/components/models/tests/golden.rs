@@ -23,9 +23,7 @@ fn frames(video: &str, wanted: &[u64]) -> Option<Vec<Frame>> {
     let mut src = FileSourceConfig::new(path.to_str()?)
         .build(Name::from_static("cam"))
         .ok()?;
-    let cx = SourceContext {
-        clock: Arc::new(ManualClock::new(0)),
-    };
+    let cx = SourceContext::new(Arc::new(ManualClock::new(0)));
     let mut out = Vec::new();
     while let Ok(Poll::Frame(f)) = src.next_frame(&cx) {
         if wanted.contains(&f.seq) {

@@ -69,9 +69,7 @@ fn person_counts_match_python_onnxruntime_on_99_percent_of_vtest() {
     let mut src = FileSourceConfig::new(video.to_str().unwrap())
         .build(Name::from_static("vtest"))
         .unwrap();
-    let cx = SourceContext {
-        clock: Arc::new(ManualClock::new(0)),
-    };
+    let cx = SourceContext::new(Arc::new(ManualClock::new(0)));
     let mut rust = Vec::new();
     while let Poll::Frame(f) = src.next_frame(&cx).unwrap() {
         let d = detect.analyze(&f, Upstream::default()).unwrap();

@@ -11,11 +11,11 @@
 //! - The end-of-stream marker always goes out, whatever ended the source.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use visualpath_core::{ErrorContext, SharedClock, StageError};
-use visualpath_sdk::{Poll, Source, SourceContext};
+use visualpath_sdk::{Poll, Source, SourceContext, StopToken};
 
 use crate::edge::Edge;
 use crate::exec::Control;
@@ -58,8 +58,9 @@ pub struct SourceOptions {
 
 pub(crate) struct SourceDriver {
     pub source: Box<dyn Source>,
-    /// Stops this source only (a camera removed at run time).
-    pub own_stop: Arc<AtomicBool>,
+    /// Stops this source only (a camera removed at run time); also set when the whole
+    /// pipeline stops. Handed to the source in its context.
+    pub own_stop: StopToken,
     pub opts: SourceOptions,
     pub outputs: Vec<Arc<Edge<Message>>>,
     pub stats: Arc<NodeStats>,
@@ -72,7 +73,7 @@ const POLL: Duration = Duration::from_millis(50);
 
 impl SourceDriver {
     fn stopping(&self) -> bool {
-        self.control.stop.load(Ordering::Relaxed) || self.own_stop.load(Ordering::Relaxed)
+        self.control.stop.load(Ordering::Relaxed) || self.own_stop.is_stopped()
     }
 
     fn transition(&self, to: SourceState) {
@@ -108,6 +109,7 @@ impl SourceDriver {
         tracing::debug!(source = %name, info = ?self.source.info(), "source started");
         let cx = SourceContext {
             clock: self.clock.clone(),
+            stop: self.own_stop.clone(),
         };
         let mut first: Option<(i64, u64)> = None; // (capture, mono)
         let mut emitted: u64 = 0;

@@ -19,9 +19,7 @@ pub fn asset(name: &str) -> Option<PathBuf> {
 /// A manual clock and a context using it.
 pub fn context() -> (Arc<ManualClock>, SourceContext) {
     let clock = Arc::new(ManualClock::new(WALL0));
-    let cx = SourceContext {
-        clock: clock.clone(),
-    };
+    let cx = SourceContext::new(clock.clone());
     (clock, cx)
 }
 
