@@ -1,0 +1,620 @@
+//! Real servers as child processes for tests: [`Server`].
+//!
+//! Design decisions and exact semantics:
+//!
+//! * Each server listens on 127.0.0.1 on a port from [`crate::free_port`]. If the port was
+//!   taken by someone else between choosing and binding (the child exits saying the
+//!   address is in use), the constructor retries on a new port (3 attempts).
+//! * Readiness: the Python servers (`tools/rtsp_server.py`, `tools/mjpeg_server.py`) print
+//!   `READY <url>` once they listen and the URL is taken from that line; mosquitto is ready
+//!   when its port accepts a TCP connection AND its log says `running` (an `information`
+//!   line: the generated configuration keeps mosquitto's default log types); redis when it
+//!   answers `PING` with `+PONG` AND its log says `Ready to accept connections` (the log
+//!   check makes sure the answer came from OUR child, not from a process that stole the
+//!   port). A start or restart that is not ready within [`READY_TIMEOUT`] panics with the
+//!   tail of the child's log.
+//! * Output: the child's stdout and stderr both go (appended) to
+//!   `<repo>/target/visualpath-test-logs/<kind>-<port>-<test pid>.log`; no pipe can fill
+//!   and block the child, and no reader thread is needed. The log survives restarts. It is
+//!   deleted when the `Server` is dropped normally and kept when dropped during a panic
+//!   (a failing test), so it can be read afterwards.
+//! * No orphans: `Drop` SIGKILLs and reaps the child, also while unwinding from a panic.
+//!   The Python servers are started with `--parent-pid <test pid>`, so they also go away
+//!   (within half a second) if the test process itself is killed; mosquitto and redis have
+//!   no such option.
+//! * Signals are sent with the `kill` command (std only, no `unsafe`). [`Server::pause`]
+//!   sends SIGSTOP: the process keeps its sockets, the kernel still accepts TCP connections
+//!   into the listen backlog, but nothing is read or sent (a frozen camera or broker);
+//!   [`Server::resume`] sends SIGCONT and everything continues where it stopped.
+//! * Missing programs or Python modules are skips: the constructors return `None` after a
+//!   `SKIP:` line. Prerequisites are probed once per process.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a (re)start may take before it counts as failed.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Debian's Python, the one with GStreamer's introspection bindings (`gi`).
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// Which program a [`Server`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerKind {
+    /// `tools/rtsp_server.py`: an H.264 MP4 looped forever over RTSP.
+    Rtsp,
+    /// `tools/mjpeg_server.py`: a folder of JPEG files as an MJPEG-over-HTTP stream.
+    Mjpeg,
+    /// The mosquitto MQTT broker.
+    Mosquitto,
+    /// The redis server.
+    Redis,
+}
+
+impl ServerKind {
+    /// Lower-case name used in log file names and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Rtsp => "rtsp",
+            ServerKind::Mjpeg => "mjpeg",
+            ServerKind::Mosquitto => "mosquitto",
+            ServerKind::Redis => "redis",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Spec {
+    Rtsp {
+        file: PathBuf,
+    },
+    Mjpeg {
+        python: PathBuf,
+        dir: PathBuf,
+        fps: f64,
+        freeze_after: Option<u32>,
+    },
+    Mosquitto {
+        program: PathBuf,
+    },
+    Redis {
+        program: PathBuf,
+    },
+}
+
+impl Spec {
+    fn kind(&self) -> ServerKind {
+        match self {
+            Spec::Rtsp { .. } => ServerKind::Rtsp,
+            Spec::Mjpeg { .. } => ServerKind::Mjpeg,
+            Spec::Mosquitto { .. } => ServerKind::Mosquitto,
+            Spec::Redis { .. } => ServerKind::Redis,
+        }
+    }
+}
+
+/// A server child process on 127.0.0.1 for the duration of a test: started by one of the
+/// constructors ([`Server::rtsp`], [`Server::mjpeg`], [`Server::mosquitto`],
+/// [`Server::redis`]), killed by `Drop`. See the module docs for the exact semantics.
+#[derive(Debug)]
+pub struct Server {
+    spec: Spec,
+    port: u16,
+    url: String,
+    child: Option<Child>,
+    log: PathBuf,
+    /// Mosquitto's generated configuration file.
+    conf: Option<PathBuf>,
+    paused: AtomicBool,
+    ready_after: Duration,
+}
+
+/// Why a spawn did not become ready.
+enum StartError {
+    /// The child exited first; `in_use` when its log says the address was in use.
+    Exited { status: ExitStatus, in_use: bool },
+    /// Not ready within [`READY_TIMEOUT`] (the child was killed).
+    Timeout,
+    /// The program could not be run at all.
+    Spawn(std::io::Error),
+}
+
+impl Server {
+    /// `tools/rtsp_server.py` serving the H.264 MP4 `file` at `rtsp://127.0.0.1:PORT/cam`,
+    /// looped forever, one shared live stream for all clients, RTP over UDP or TCP
+    /// (interleaved), RTCP sender reports on. `None` after a `SKIP:` line when Debian's
+    /// `/usr/bin/python3` cannot import GStreamer's RTSP server bindings.
+    ///
+    /// # Panics
+    /// If the server does not become ready (e.g. `file` is not an H.264 MP4).
+    pub fn rtsp(file: &Path) -> Option<Server> {
+        if let Err(why) = rtsp_prerequisites() {
+            crate::skip("RTSP test server", why);
+            return None;
+        }
+        Some(Self::start(Spec::Rtsp {
+            file: file.to_path_buf(),
+        }))
+    }
+
+    /// `tools/mjpeg_server.py` serving the `.jpg` files of `dir` (sorted by name) as
+    /// `multipart/x-mixed-replace; boundary=frame` at `http://127.0.0.1:PORT/stream.mjpg`,
+    /// `fps` frames per second, looping; each client starts at the first file. With
+    /// `freeze_after = Some(n)`, after `n` frames the connection stays open but nothing
+    /// more is sent (a frozen camera). `None` after a `SKIP:` line when no Python 3 is
+    /// installed.
+    ///
+    /// # Panics
+    /// If the server does not become ready (e.g. `dir` has no `.jpg` files, `fps` is not
+    /// positive).
+    pub fn mjpeg(dir: &Path, fps: impl Into<f64>, freeze_after: Option<u32>) -> Option<Server> {
+        let Some(python) = any_python() else {
+            crate::skip(
+                "MJPEG test server",
+                "no python3 on PATH or in /usr/bin; install python3",
+            );
+            return None;
+        };
+        Some(Self::start(Spec::Mjpeg {
+            python,
+            dir: dir.to_path_buf(),
+            fps: fps.into(),
+            freeze_after,
+        }))
+    }
+
+    /// A mosquitto broker of its own at `mqtt://127.0.0.1:PORT`, from a generated
+    /// configuration: one listener on 127.0.0.1, anonymous clients allowed, no
+    /// persistence, log to stderr. `None` after a `SKIP:` line when mosquitto is not
+    /// installed.
+    ///
+    /// # Panics
+    /// If the broker does not become ready.
+    pub fn mosquitto() -> Option<Server> {
+        let Some(program) = crate::find_program("mosquitto") else {
+            crate::skip(
+                "MQTT test broker",
+                "no `mosquitto` on PATH or in /usr/sbin; install it, e.g. `apt-get install mosquitto`",
+            );
+            return None;
+        };
+        Some(Self::start(Spec::Mosquitto { program }))
+    }
+
+    /// A redis server of its own at `redis://127.0.0.1:PORT`: `redis-server --port PORT
+    /// --bind 127.0.0.1 --save "" --appendonly no --daemonize no` (nothing written to
+    /// disk). `None` after a `SKIP:` line when redis-server is not installed.
+    ///
+    /// # Panics
+    /// If the server does not become ready.
+    pub fn redis() -> Option<Server> {
+        let Some(program) = crate::find_program("redis-server") else {
+            crate::skip(
+                "Redis test server",
+                "no `redis-server` on PATH; install it, e.g. `apt-get install redis-server`",
+            );
+            return None;
+        };
+        Some(Self::start(Spec::Redis { program }))
+    }
+
+    /// Which program this is.
+    pub fn kind(&self) -> ServerKind {
+        self.spec.kind()
+    }
+
+    /// The URL clients use: `rtsp://127.0.0.1:PORT/cam`,
+    /// `http://127.0.0.1:PORT/stream.mjpg`, `mqtt://127.0.0.1:PORT` or
+    /// `redis://127.0.0.1:PORT`. Unchanged by restarts.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The TCP port on 127.0.0.1. Unchanged by restarts.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The child's process id, `None` after [`Server::kill`] (until [`Server::restart`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the child process exists and has not exited (a paused child is running).
+    pub fn is_running(&self) -> bool {
+        self.pid().is_some_and(process_alive)
+    }
+
+    /// Whether the child is stopped by [`Server::pause`].
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// How long the last start or restart took until the server was ready.
+    pub fn ready_after(&self) -> Duration {
+        self.ready_after
+    }
+
+    /// The child's log file (stdout and stderr of every start, appended).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The last `lines` lines of the child's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log, lines)
+    }
+
+    /// Kills the child with SIGKILL and reaps it (also when paused). Clients see their
+    /// connections reset; the port is free again at once. Does nothing when not running.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.paused.store(false, Ordering::SeqCst);
+    }
+
+    /// Asks the child to stop with SIGTERM (resuming it first if paused) and waits up to
+    /// [`READY_TIMEOUT`] for it to exit: its exit status, or `None` if it had to be killed
+    /// (or was not running).
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        signal(child.id(), "TERM");
+        if self.paused.swap(false, Ordering::SeqCst) {
+            signal(child.id(), "CONT");
+        }
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Starts the server again on the SAME port (killing the current child first, if
+    /// any) and waits until it is ready; while the port is still held (e.g. by a process
+    /// that has not quite gone), retries for up to [`READY_TIMEOUT`].
+    ///
+    /// # Panics
+    /// If the server is not ready again within [`READY_TIMEOUT`].
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match self.spawn_and_wait() {
+                Ok(()) => return,
+                Err(StartError::Exited { in_use: true, .. }) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("{}", self.describe_failure("restart", &e)),
+            }
+        }
+    }
+
+    /// Freezes the child with SIGSTOP: connections stay open, nothing is sent or
+    /// answered. Safe to call when already paused.
+    ///
+    /// # Panics
+    /// If the server is not running (killed, or it exited).
+    pub fn pause(&self) {
+        let pid = self.running_pid("pause");
+        signal(pid, "STOP");
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets a paused child continue with SIGCONT. Safe to call when not paused.
+    ///
+    /// # Panics
+    /// If the server is not running (killed, or it exited).
+    pub fn resume(&self) {
+        let pid = self.running_pid("resume");
+        signal(pid, "CONT");
+        self.paused.store(false, Ordering::SeqCst);
+    }
+
+    fn running_pid(&self, what: &str) -> u32 {
+        match self.pid() {
+            Some(pid) if process_alive(pid) => pid,
+            _ => panic!(
+                "Server::{what}: the {} server on port {} is not running (killed or exited); log tail:\n{}",
+                self.kind().name(),
+                self.port,
+                self.log_tail(20)
+            ),
+        }
+    }
+
+    /// Starts `spec` on a free port, retrying on a new port if the chosen one was taken.
+    fn start(spec: Spec) -> Server {
+        let kind = spec.kind();
+        let logs = crate::target_dir().join("visualpath-test-logs");
+        if let Err(e) = fs::create_dir_all(&logs) {
+            panic!("Server: cannot create {} ({e})", logs.display());
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = crate::free_port();
+            let name = format!("{}-{port}-{}", kind.name(), std::process::id());
+            let mut server = Server {
+                spec: spec.clone(),
+                port,
+                url: match kind {
+                    ServerKind::Mosquitto => format!("mqtt://127.0.0.1:{port}"),
+                    ServerKind::Redis => format!("redis://127.0.0.1:{port}"),
+                    _ => String::new(), // from the READY line
+                },
+                child: None,
+                log: logs.join(format!("{name}.log")),
+                conf: (kind == ServerKind::Mosquitto).then(|| logs.join(format!("{name}.conf"))),
+                paused: AtomicBool::new(false),
+                ready_after: Duration::ZERO,
+            };
+            let _ = fs::remove_file(&server.log);
+            match server.spawn_and_wait() {
+                Ok(()) => return server,
+                // Dropping `server` removes its log and configuration.
+                Err(StartError::Exited { in_use: true, .. }) if attempt < 3 => {}
+                Err(e) => panic!("{}", server.describe_failure("start", &e)),
+            }
+        }
+    }
+
+    fn command(&self) -> Command {
+        let port = self.port.to_string();
+        let parent = std::process::id().to_string();
+        match &self.spec {
+            Spec::Rtsp { file } => {
+                let mut c = Command::new(SYSTEM_PYTHON);
+                c.arg(crate::repo_root().join("tools/rtsp_server.py"))
+                    .args(["--port", &port, "--parent-pid", &parent, "--file"])
+                    .arg(file)
+                    // A virtualenv's or pyenv's settings must not leak into Debian's Python.
+                    .env_remove("PYTHONPATH")
+                    .env_remove("PYTHONHOME");
+                c
+            }
+            Spec::Mjpeg {
+                python,
+                dir,
+                fps,
+                freeze_after,
+            } => {
+                let mut c = Command::new(python);
+                c.arg(crate::repo_root().join("tools/mjpeg_server.py"))
+                    .args(["--port", &port, "--parent-pid", &parent, "--loop"])
+                    .args(["--fps", &fps.to_string()])
+                    .arg("--dir")
+                    .arg(dir);
+                if let Some(n) = freeze_after {
+                    c.args(["--freeze-after", &n.to_string()]);
+                }
+                c
+            }
+            Spec::Mosquitto { program } => {
+                let mut c = Command::new(program);
+                c.arg("-c")
+                    .arg(self.conf.as_deref().unwrap_or(Path::new("")));
+                c
+            }
+            Spec::Redis { program } => {
+                let mut c = Command::new(program);
+                c.args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+                    .args(["--appendonly", "no", "--daemonize", "no"])
+                    .arg("--dir")
+                    .arg(self.log.parent().unwrap_or(Path::new(".")));
+                c
+            }
+        }
+    }
+
+    /// Spawns the child on `self.port` and waits until it is ready.
+    fn spawn_and_wait(&mut self) -> Result<(), StartError> {
+        if let Some(conf) = &self.conf {
+            let text = format!(
+                "# Generated by visualpath-testkit for one test.\n\
+                 listener {} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 log_dest stderr\n",
+                self.port
+            );
+            fs::write(conf, text).map_err(StartError::Spawn)?;
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(StartError::Spawn)?;
+        let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+        let err = log.try_clone().map_err(StartError::Spawn)?;
+        let started = Instant::now();
+        let child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(StartError::Spawn)?;
+        self.child = Some(child);
+        self.paused.store(false, Ordering::SeqCst);
+        let deadline = started + READY_TIMEOUT;
+        loop {
+            let child = self.child.as_mut().expect("just spawned");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                let text = read_from(&self.log, offset).to_lowercase();
+                let in_use = text.contains("in use") || text.contains("cannot listen");
+                return Err(StartError::Exited { status, in_use });
+            }
+            if let Some(url) = self.ready(offset) {
+                if !url.is_empty() {
+                    self.url = url;
+                }
+                self.ready_after = started.elapsed();
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(StartError::Timeout);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `Some(url from the READY line, or "")` once the child is ready.
+    fn ready(&self, offset: u64) -> Option<String> {
+        let log = read_from(&self.log, offset);
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        match self.kind() {
+            ServerKind::Rtsp | ServerKind::Mjpeg => log
+                .lines()
+                .find_map(|l| l.strip_prefix("READY "))
+                .map(|u| u.trim().to_string()),
+            ServerKind::Mosquitto => (log.contains(" running")
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
+            .then(String::new),
+            ServerKind::Redis => {
+                (log.contains("Ready to accept connections") && redis_ping(addr)).then(String::new)
+            }
+        }
+    }
+
+    fn describe_failure(&self, what: &str, e: &StartError) -> String {
+        let why = match e {
+            StartError::Exited { status, .. } => format!("exited ({status}) before it was ready"),
+            StartError::Timeout => format!("was not ready within {} s", READY_TIMEOUT.as_secs()),
+            StartError::Spawn(e) => format!("could not be started ({e})"),
+        };
+        format!(
+            "Server::{what}: the {} server on 127.0.0.1:{} {why}; log {}:\n{}",
+            self.kind().name(),
+            self.port,
+            self.log.display(),
+            self.log_tail(30)
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(conf) = &self.conf {
+            let _ = fs::remove_file(conf);
+        }
+        if !thread::panicking() && !self.log.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// Sends `sig` (a name such as `STOP`) to `pid` with the `kill` command.
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("`kill -s {sig} {pid}` failed ({s})"),
+        Err(e) => panic!("cannot run `kill -s {sig} {pid}` ({e}); is procps installed?"),
+    }
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn process_alive(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ...": the state follows the last ')'.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
+}
+
+/// The log text from byte `offset` on (lossy UTF-8; empty if unreadable).
+fn read_from(path: &Path, offset: u64) -> String {
+    let Ok(bytes) = fs::read(path) else {
+        return String::new();
+    };
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
+}
+
+fn log_tail(path: &Path, lines: usize) -> String {
+    let text = read_from(path, 0);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `PING` answered with `+PONG` within half a second.
+fn redis_ping(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// Why the RTSP server cannot run here, checked once per process.
+fn rtsp_prerequisites() -> Result<(), &'static str> {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    const PROBE: &str = "import gi\n\
+gi.require_version('Gst', '1.0')\n\
+gi.require_version('GstRtspServer', '1.0')\n\
+from gi.repository import Gst, GstRtspServer\n\
+Gst.init(None)\n\
+missing = [e for e in ('filesrc', 'qtdemux', 'h264parse', 'appsink', 'appsrc', 'rtph264pay') if Gst.ElementFactory.find(e) is None]\n\
+if missing: raise SystemExit('missing GStreamer elements: ' + ', '.join(missing))\n";
+    CHECK
+        .get_or_init(|| {
+            let script = crate::repo_root().join("tools/rtsp_server.py");
+            if !script.is_file() {
+                return Err(format!("{} is missing", script.display()));
+            }
+            let hint = "install python3-gi, gir1.2-gst-rtsp-server-1.0 and gstreamer1.0-plugins-{base,good,bad}";
+            let out = Command::new(SYSTEM_PYTHON)
+                .args(["-c", PROBE])
+                .env_remove("PYTHONPATH")
+                .env_remove("PYTHONHOME")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run {SYSTEM_PYTHON} ({e}); {hint}"))?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().last().unwrap_or("").trim();
+            Err(format!(
+                "{SYSTEM_PYTHON} cannot load GStreamer's RTSP server: {last}; {hint}"
+            ))
+        })
+        .as_ref()
+        .map(|_| ())
+        .map_err(String::as_str)
+}
+
+/// Debian's Python if present, else the first `python3` on `$PATH`.
+fn any_python() -> Option<PathBuf> {
+    let system = PathBuf::from(SYSTEM_PYTHON);
+    if system.is_file() {
+        return Some(system);
+    }
+    crate::find_program("python3")
+}
