@@ -305,9 +305,14 @@ def main():
     for name in names:
         make_inputs, check = CHECKS[name]
         inputs = make_inputs(args.media)
-        outs = check(os.path.join(args.models_dir, MODELS[name]), inputs, rep)
-        if args.compare:
-            compare(name, os.path.join(args.compare, MODELS[name]), inputs, outs)
+        path = os.path.join(args.models_dir, MODELS[name])
+        try:
+            outs = check(path, inputs, rep)
+            if args.compare:
+                compare(name, os.path.join(args.compare, MODELS[name]), inputs, outs)
+        except Exception as e:  # a broken or wrong model: report it as a failed check
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            rep.check(False, f"{name} run", f"{path}: {first}")
     if rep.failed:
         print(f"verify_models: {rep.failed} check(s) failed")
         return 1
