@@ -312,6 +312,9 @@ pub struct Observation {
     pub capture_time_ns: i64,
     /// The frame's arrival time (pipeline monotonic clock).
     pub arrival_ns: u64,
+    /// The frame's size in pixels, `(width, height)` (`(0, 0)` when unknown): boxes and
+    /// points are in these pixels; sinks normalise with it.
+    pub frame_size: (u32, u32),
     /// The payload.
     pub data: ObservationData,
     /// Timing of the analyzer call.

@@ -93,6 +93,10 @@ impl Serialize for Record {
                 m.serialize_entry("seq", &o.seq)?;
                 m.serialize_entry("capture_time_ns", &o.capture_time_ns)?;
                 m.serialize_entry("analyzer", &o.analyzer)?;
+                if o.frame_size != (0, 0) {
+                    m.serialize_entry("width", &o.frame_size.0)?;
+                    m.serialize_entry("height", &o.frame_size.1)?;
+                }
                 let d = &o.data;
                 if !d.values.is_empty() {
                     m.serialize_entry("values", &d.values)?;
@@ -196,6 +200,7 @@ mod tests {
             seq: 100,
             capture_time_ns: 1_000,
             arrival_ns: 5,
+            frame_size: (0, 0),
             data: ObservationData {
                 values: Values::new().with("count", 1.0),
                 detections: vec![Detection {

@@ -27,6 +27,7 @@ fn observation(analyzer: &str, data: ObservationData) -> Observation {
         seq: 0,
         capture_time_ns: 0,
         arrival_ns: 0,
+        frame_size: (0, 0),
         data,
         timing: Timing::default(),
     }

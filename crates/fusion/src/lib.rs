@@ -19,6 +19,7 @@
 //!     seq: 0,
 //!     capture_time_ns: 0,
 //!     arrival_ns: 0,
+//!     frame_size: (0, 0),
 //!     data: ObservationData { values: Values::new().with("score", 0.3), ..Default::default() },
 //!     timing: Default::default(),
 //! };

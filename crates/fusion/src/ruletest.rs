@@ -323,6 +323,7 @@ impl TestInput {
             seq,
             capture_time_ns: secs_to_ns(&what, t)?,
             arrival_ns: 0,
+            frame_size: (0, 0),
             data: ObservationData {
                 values,
                 detections,

@@ -32,6 +32,7 @@ fn obs(
         seq,
         capture_time_ns: t_ms * 1_000_000,
         arrival_ns: 0,
+        frame_size: (0, 0),
         data: ObservationData {
             values: v,
             ..ObservationData::default()

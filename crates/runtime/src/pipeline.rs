@@ -491,6 +491,9 @@ impl PipelineBuilder {
                     (Box::new(SyncNode::new(names[i].clone(), srcs, sync)), false)
                 }
                 Decl::Sink(sink, opts) => {
+                    if let Some(status) = sink.status() {
+                        let _ = stats.sink.set(status);
+                    }
                     let policy = match opts.on_error {
                         SinkErrorPolicy::Stop => ErrorPolicy::Stop,
                         SinkErrorPolicy::Skip => ErrorPolicy::Skip,

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use serde::Serialize;
 use visualpath_core::{Histogram, Name};
+use visualpath_sdk::SinkStatus;
 
 /// Why a stage did not process an item it received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -218,6 +219,11 @@ pub struct NodeStats {
     pub source: SourceStatus,
     /// For sync groups: skew of each emitted set, ns.
     pub skew: Histogram,
+    /// For analyzers: from the frame's capture time to the start of its analysis (wall
+    /// clock), ns: how old a frame is when an analyzer gets to it.
+    pub capture_to_start: Histogram,
+    /// For sinks that deliver asynchronously: their own counters and health.
+    pub sink: std::sync::OnceLock<std::sync::Arc<SinkStatus>>,
 }
 
 impl NodeStats {
@@ -236,6 +242,8 @@ impl NodeStats {
             last_error: Mutex::new(None),
             source: SourceStatus::default(),
             skew: Histogram::new(),
+            capture_to_start: Histogram::new(),
+            sink: std::sync::OnceLock::new(),
         }
     }
 
@@ -281,6 +289,9 @@ impl NodeStats {
                     .then(|| LatencySummary::of(&self.source.recovery)),
             }),
             skew: (self.skew.count() > 0).then(|| LatencySummary::of(&self.skew)),
+            capture_to_start: (self.capture_to_start.count() > 0)
+                .then(|| LatencySummary::of(&self.capture_to_start)),
+            delivery: self.sink.get().map(|s| DeliveryReport::of(s)),
         }
     }
 }
@@ -341,6 +352,54 @@ pub struct NodeReport {
     pub source: Option<SourceReport>,
     /// For sync groups: skew of emitted sets.
     pub skew: Option<LatencySummary>,
+    /// For analyzers: frame capture to analysis start.
+    pub capture_to_start: Option<LatencySummary>,
+    /// For sinks that deliver asynchronously (brokers, sockets, webhooks).
+    pub delivery: Option<DeliveryReport>,
+}
+
+/// A sink's delivery counters and health at one moment (see [`SinkStatus`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryReport {
+    /// `starting`, `healthy`, `retrying` or `failing`.
+    pub health: &'static str,
+    /// Records delivered.
+    pub sent: u64,
+    /// Records given up on.
+    pub failed: u64,
+    /// Records dropped by the sink's queue (overflow, or left at the end of the run).
+    pub dropped: u64,
+    /// Records the sink chose not to send (rate limit).
+    pub skipped: u64,
+    /// Attempts retried.
+    pub retries: u64,
+    /// Records waiting now.
+    pub queued: u64,
+    /// Connected clients (WebSocket).
+    pub peers: u64,
+    /// From the write to delivery.
+    pub latency: Option<LatencySummary>,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+}
+
+impl DeliveryReport {
+    /// A snapshot of `s`.
+    pub fn of(s: &SinkStatus) -> Self {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Self {
+            health: s.health().as_str(),
+            sent: n(&s.sent),
+            failed: n(&s.failed),
+            dropped: n(&s.dropped),
+            skipped: n(&s.skipped),
+            retries: n(&s.retries),
+            queued: n(&s.queued),
+            peers: n(&s.peers),
+            latency: (s.latency.count() > 0).then(|| LatencySummary::of(&s.latency)),
+            last_error: s.last_error(),
+        }
+    }
 }
 
 /// A source's connection status at one moment.
@@ -484,6 +543,23 @@ impl RunReport {
                     "{:<27} arrival->write p50 {:.2} ms, p99 {:.2} ms",
                     "", e2e.p50_ms, e2e.p99_ms
                 );
+            }
+            if let Some(d) = &n.delivery {
+                let _ = write!(
+                    s,
+                    "{:<27} {}: sent {}, failed {}, dropped {}, skipped {}, retries {}",
+                    "", d.health, d.sent, d.failed, d.dropped, d.skipped, d.retries
+                );
+                if d.peers > 0 {
+                    let _ = write!(s, ", {} clients", d.peers);
+                }
+                if let Some(l) = &d.latency {
+                    let _ = write!(s, ", delivery p99 {:.2} ms", l.p99_ms);
+                }
+                let _ = writeln!(s);
+                if let Some(e) = d.last_error.as_ref().filter(|_| d.health != "healthy") {
+                    let _ = writeln!(s, "{:<27} last error: {e}", "");
+                }
             }
         }
         let _ = writeln!(

@@ -19,6 +19,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use visualpath_core as core;
 pub use visualpath_core::{
@@ -257,7 +258,10 @@ pub trait Fusion: Send {
 /// A consumer of records: a file, a socket, a broker, a callback.
 ///
 /// The runtime calls it from a dedicated thread, through a bounded queue whose overflow
-/// policy is configured per edge.
+/// policy is configured per edge. Network sinks do their I/O on a delivery thread of
+/// their own behind a second bounded queue (`visualpath_sinks::Outbox`), so `write`
+/// returns at once and a broker that is down never slows the pipeline; they expose
+/// their counters and health through [`Sink::status`].
 pub trait Sink: Send {
     /// Writes one record.
     fn write(&mut self, record: &Record) -> Result<()>;
@@ -265,6 +269,104 @@ pub trait Sink: Send {
     /// Makes written records durable/visible (called at least at the end of the run).
     fn flush(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Delivery counters and health, for sinks that deliver asynchronously.
+    fn status(&self) -> Option<Arc<SinkStatus>> {
+        None
+    }
+}
+
+/// The health of a sink's delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum SinkHealth {
+    /// Nothing delivered yet.
+    Starting = 0,
+    /// The last delivery succeeded.
+    Healthy = 1,
+    /// The last attempt failed with an error that may go away (a broker restarting); the
+    /// record is being retried with backoff.
+    Retrying = 2,
+    /// The last record failed for good (retries exhausted or a permanent error).
+    Failing = 3,
+}
+
+impl SinkHealth {
+    /// The name used in reports and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Healthy => "healthy",
+            Self::Retrying => "retrying",
+            Self::Failing => "failing",
+        }
+    }
+}
+
+/// Counters and health of a sink, shared between its delivery thread and the runtime's
+/// reports. Every record handed to the sink ends in exactly one of `sent`, `failed`,
+/// `dropped` and `skipped` (or is still `queued`).
+#[derive(Debug, Default)]
+pub struct SinkStatus {
+    /// Records delivered (acknowledged where the protocol acknowledges).
+    pub sent: AtomicU64,
+    /// Records given up on: a permanent error or the retry budget spent.
+    pub failed: AtomicU64,
+    /// Records dropped by the queue's overflow policy, or left when the run ended and
+    /// the drain timeout passed.
+    pub dropped: AtomicU64,
+    /// Records the sink chose not to send (rate limit, nothing to send for this kind).
+    pub skipped: AtomicU64,
+    /// Failed attempts that were retried.
+    pub retries: AtomicU64,
+    /// Records waiting in the queue now.
+    pub queued: AtomicU64,
+    /// Connected peers, for sinks that serve clients (WebSocket).
+    pub peers: AtomicU64,
+    /// From `write` to delivered, ns.
+    pub latency: core::Histogram,
+    health: std::sync::atomic::AtomicU8,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl SinkStatus {
+    /// A new, shareable status.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The current health.
+    pub fn health(&self) -> SinkHealth {
+        match self.health.load(Ordering::Relaxed) {
+            1 => SinkHealth::Healthy,
+            2 => SinkHealth::Retrying,
+            3 => SinkHealth::Failing,
+            _ => SinkHealth::Starting,
+        }
+    }
+
+    /// Sets the health.
+    pub fn set_health(&self, h: SinkHealth) {
+        self.health.store(h as u8, Ordering::Relaxed);
+    }
+
+    /// The last error, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records an error.
+    pub fn set_error(&self, message: impl Into<String>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.into());
+    }
+
+    /// Adds one to a counter.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -32,6 +32,7 @@ fn observation(analyzer: &'static str, k: u64, detections: Vec<Detection>) -> Ar
         seq: k,
         capture_time_ns: k as i64 * FRAME_NS,
         arrival_ns: 0,
+        frame_size: (0, 0),
         data: ObservationData {
             detections,
             ..ObservationData::default()

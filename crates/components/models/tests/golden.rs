@@ -159,6 +159,7 @@ fn pose_on_each_detected_person() {
         seq: 100,
         capture_time_ns: 0,
         arrival_ns: 0,
+        frame_size: (0, 0),
         data: det.clone(),
         timing: Default::default(),
     });

@@ -2,20 +2,51 @@
 //!
 //! - [`JsonlSink`]: one JSON object per line into a file (the record shapes of
 //!   `docs/ref/jsonl.md`).
+//! - [`CsvSink`]: one row per value into a CSV file; both file sinks rotate by size or
+//!   age ([`RotateConfig`]).
 //! - [`StdoutSink`]: the same on standard output.
 //! - [`FnSink`]: calls a closure for every record (the in-process API).
+//! - [`Outbox`]: asynchronous delivery (bounded queue, retries, counters, health) for
+//!   network sinks, which implement [`Transport`]; see [`outbox`].
 //!
 //! Sinks are driven by the runtime on a thread of their own through a bounded queue;
 //! they never buffer without bound themselves (the file writer's buffer is 64 KiB).
 
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use visualpath_sdk::{ComponentError, Record, Result, Sink};
+
+pub mod files;
+pub mod outbox;
+pub use files::{CsvConfig, CsvSink, RotateConfig, RotatingFile, csv_rows};
+pub use outbox::{Outbox, QueueConfig, QueueOverflow, RetryConfig, Transport};
+
+/// What every sink entry of a pipeline file has besides its kind: its name and its
+/// delivery settings (used by sinks built on [`Outbox`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkSettings {
+    /// The sink's name (for logs and errors).
+    pub name: visualpath_sdk::Name,
+    /// The delivery queue.
+    pub queue: QueueConfig,
+    /// Retries.
+    pub retry: RetryConfig,
+}
+
+impl SinkSettings {
+    /// Default delivery settings for the sink called `name`.
+    pub fn new(name: visualpath_sdk::Name) -> Self {
+        Self {
+            name,
+            queue: QueueConfig::default(),
+            retry: RetryConfig::default(),
+        }
+    }
+}
 
 /// Which records a sink receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -50,47 +81,40 @@ pub struct JsonlConfig {
     /// Append to an existing file instead of truncating it. Default `false`.
     #[serde(default)]
     pub append: bool,
+    /// Rotation: `{max_bytes: 100000000, every: 1h, keep: 24}` (each optional). Default:
+    /// none (one file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate: Option<RotateConfig>,
 }
 
 impl JsonlConfig {
     /// Opens the file.
     pub fn build(&self) -> Result<Box<dyn Sink>> {
-        Ok(Box::new(JsonlSink::create(&self.path, self.append)?))
+        Ok(Box::new(JsonlSink::with_rotation(
+            &self.path,
+            self.append,
+            self.rotate,
+        )?))
     }
 }
 
 /// Writes records as JSON lines to a file.
 #[derive(Debug)]
 pub struct JsonlSink {
-    path: PathBuf,
-    out: BufWriter<File>,
+    file: RotatingFile,
     line: Vec<u8>,
 }
 
 impl JsonlSink {
     /// Creates (or truncates, or appends to) `path`.
     pub fn create(path: &Path, append: bool) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                ComponentError::new(format!(
-                    "cannot create folder `{}` for `{}`: {e}",
-                    dir.display(),
-                    path.display()
-                ))
-            })?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(append)
-            .truncate(!append)
-            .open(path)
-            .map_err(|e| {
-                ComponentError::new(format!("cannot open `{}` for writing: {e}", path.display()))
-            })?;
+        Self::with_rotation(path, append, None)
+    }
+
+    /// Like [`JsonlSink::create`], with rotation.
+    pub fn with_rotation(path: &Path, append: bool, rotate: Option<RotateConfig>) -> Result<Self> {
         Ok(Self {
-            path: path.to_owned(),
-            out: BufWriter::with_capacity(64 * 1024, file),
+            file: RotatingFile::create(path, append, rotate)?,
             line: Vec::with_capacity(1024),
         })
     }
@@ -107,18 +131,11 @@ fn encode(line: &mut Vec<u8>, r: &Record) -> Result<()> {
 impl Sink for JsonlSink {
     fn write(&mut self, record: &Record) -> Result<()> {
         encode(&mut self.line, record)?;
-        self.out.write_all(&self.line).map_err(|e| {
-            ComponentError::new(format!("cannot write to `{}`: {e}", self.path.display()))
-        })
+        self.file.write_record(b"", &self.line)
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.out
-            .flush()
-            .and_then(|()| self.out.get_ref().sync_data())
-            .map_err(|e| {
-                ComponentError::new(format!("cannot flush `{}`: {e}", self.path.display()))
-            })
+        self.file.flush()
     }
 }
 
@@ -165,6 +182,7 @@ mod tests {
             seq,
             capture_time_ns: 5,
             arrival_ns: 0,
+            frame_size: (0, 0),
             data: ObservationData {
                 values: Values::new().with("score", 0.5),
                 ..Default::default()

@@ -592,6 +592,7 @@ fn observation(
         seq: 0,
         capture_time_ns: 0,
         arrival_ns: 0,
+        frame_size: (0, 0),
         data: ObservationData {
             values,
             detections: classes

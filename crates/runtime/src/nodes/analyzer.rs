@@ -424,6 +424,10 @@ impl AnalyzerNode {
             let _span = tracing::trace_span!("analyze", stage = %self.name, source = %source, seq)
                 .entered();
             let t0 = cx.clock.mono_ns();
+            let age = cx.clock.wall_ns() - p.frame.capture_time_ns;
+            if age >= 0 {
+                cx.stats.capture_to_start.record(age as u64);
+            }
             let timeout = self.opts.timeout.unwrap_or(Duration::MAX);
             let state = self.states.get_mut(&source);
             let mut late = 0;
@@ -475,6 +479,7 @@ impl AnalyzerNode {
                         seq,
                         capture_time_ns: p.frame.capture_time_ns,
                         arrival_ns: p.frame.arrival_ns,
+                        frame_size: (p.frame.image.width(), p.frame.image.height()),
                         data,
                         timing: Timing {
                             queued_ns: queued,
