@@ -44,7 +44,7 @@
 //!   [`VideoDecoder::location`] use [`redact_location`].
 
 use std::cell::RefCell;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use ffmpeg::format::Pixel;
 use ffmpeg::format::stream::Disposition;
@@ -53,6 +53,8 @@ use ffmpeg::{Rational, codec, decoder, frame, media};
 use ffmpeg_next as ffmpeg;
 use visualpath_core::{BufferPool, Image, PixelFormat};
 use visualpath_sdk::ComponentError;
+
+use crate::tap::{PacketTap, TapPacket, TapStream};
 
 /// FFmpeg's "no timestamp" marker (`AV_NOPTS_VALUE`).
 const NO_PTS: i64 = i64::MIN;
@@ -189,6 +191,17 @@ pub struct VideoDecoder {
     read_error_code: Option<ffmpeg::Error>,
     last_pts_ns: Option<i64>,
     frames_since_start: u64,
+    /// Receives copies of the packets (see [`crate::tap`]).
+    tap: Option<PacketTap>,
+    /// Whether `tap` was told of the current stream and not yet of its end.
+    tap_open: bool,
+    parameters: codec::Parameters,
+}
+
+impl Drop for VideoDecoder {
+    fn drop(&mut self) {
+        self.tap_end();
+    }
 }
 
 impl std::fmt::Debug for VideoDecoder {
@@ -388,9 +401,10 @@ impl VideoDecoder {
             fps,
             frame_count,
         } = pick_stream(&input, &location)?;
-        let mut ctx = codec::context::Context::from_parameters(parameters).map_err(|e| {
-            ComponentError::new(format!("cannot set up the decoder for `{location}`: {e}"))
-        })?;
+        let mut ctx =
+            codec::context::Context::from_parameters(parameters.clone()).map_err(|e| {
+                ComponentError::new(format!("cannot set up the decoder for `{location}`: {e}"))
+            })?;
         ctx.set_threading(ffmpeg::threading::Config {
             kind: match options.threading {
                 Threading::Frame => ffmpeg::threading::Type::Frame,
@@ -445,7 +459,75 @@ impl VideoDecoder {
             read_error_code: None,
             last_pts_ns: None,
             frames_since_start: 0,
+            tap: None,
+            tap_open: false,
+            parameters,
         })
+    }
+
+    /// Sends copies of this stream's packets to `tap` from now on (see [`crate::tap`]).
+    /// The stream's start is reported just before its first packet (so consumers
+    /// registered after this call, but before reading starts, see it). `None` removes
+    /// the tap.
+    pub fn set_packet_tap(&mut self, tap: Option<PacketTap>) {
+        self.tap_end();
+        self.tap = tap;
+    }
+
+    /// Tells the packet tap, if any, that the picture with stream time `pts_ns` got
+    /// capture time `capture_time_ns` (sources call it for every frame they emit).
+    pub fn tap_frame(&self, pts_ns: i64, capture_time_ns: i64) {
+        if let Some(t) = &self.tap {
+            t.frame(pts_ns, capture_time_ns);
+        }
+    }
+
+    fn tap_start(&mut self) {
+        if let Some(t) = &self.tap {
+            t.stream_start(&TapStream {
+                parameters: self.parameters.clone(),
+                time_base: self.time_base,
+                codec: self.info.codec,
+                width: self.info.width,
+                height: self.info.height,
+                frame_duration_ns: self.info.frame_duration_ns,
+            });
+            self.tap_open = true;
+        }
+    }
+
+    fn tap_end(&mut self) {
+        if self.tap_open {
+            self.tap_open = false;
+            if let Some(t) = &self.tap {
+                t.stream_end();
+            }
+        }
+    }
+
+    fn tap_packet(&mut self, p: &ffmpeg::Packet) {
+        if !self.tap.as_ref().is_some_and(PacketTap::active) {
+            return;
+        }
+        if !self.tap_open {
+            self.tap_start();
+        }
+        let Some(tap) = &self.tap else { return };
+        let Some(data) = p.data() else {
+            return;
+        };
+        let start = self.start_pts.unwrap_or(0);
+        let rel = |ts: i64| self.to_ns(ts.saturating_sub(start));
+        let (pts, dts) = (p.pts(), p.dts());
+        tap.packet(&TapPacket {
+            data: Arc::from(data),
+            pts,
+            dts,
+            duration: p.duration(),
+            key: p.is_key(),
+            pts_ns: pts.or(dts).map(rel),
+            dts_ns: dts.or(pts).map(rel),
+        });
     }
 
     /// What the stream says about itself.
@@ -561,11 +643,13 @@ impl VideoDecoder {
         // (inclusive) upper bound to `avformat_seek_file`. The first try lands on the
         // last keyframe at or before 0; the second, for streams whose first keyframe is
         // later, on the keyframe nearest 0, which is the first one.
+        // Packets after a seek belong to a new stream for a packet tap.
+        self.tap_end();
         if self.input.seek(0, ..0).is_err() && self.input.seek(0, ..).is_err() {
-            let fresh = Self::open(&self.url, self.options.clone())?;
-            let skipped = self.skipped;
+            let mut fresh = Self::open(&self.url, self.options.clone())?;
+            fresh.skipped = self.skipped;
+            fresh.tap = self.tap.take();
             *self = fresh;
-            self.skipped = skipped;
             return Ok(());
         }
         self.flush();
@@ -588,6 +672,7 @@ impl VideoDecoder {
 
     fn finish(&mut self) {
         self.finished = true;
+        self.tap_end();
         if self.skipped > 0 {
             tracing::warn!(
                 location = %self.location,
@@ -625,6 +710,7 @@ impl VideoDecoder {
                             if p.stream() != self.stream_index {
                                 continue;
                             }
+                            self.tap_packet(&p);
                             p
                         }
                         Err(ffmpeg::Error::Eof) => return self.start_draining(),

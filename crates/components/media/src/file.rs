@@ -24,6 +24,7 @@ use visualpath_core::Frame;
 use visualpath_sdk::{ComponentError, Name, Poll, Source, SourceContext, SourceInfo};
 
 use crate::decode::{DecoderOptions, VideoDecoder};
+use crate::tap::PacketTap;
 
 /// A video file read with FFmpeg.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -149,6 +150,12 @@ impl FileSource {
         })
     }
 
+    /// Sends copies of the file's compressed video packets to `tap` (see [`crate::tap`]).
+    pub fn with_packet_tap(mut self, tap: PacketTap) -> Self {
+        self.decoder.set_packet_tap(Some(tap));
+        self
+    }
+
     /// Packets skipped because they could not be decoded, since opening.
     pub fn skipped_packets(&self) -> u64 {
         self.decoder.skipped_packets()
@@ -187,6 +194,7 @@ impl Source for FileSource {
         let capture_time_ns = self
             .timeline
             .capture_time(decoded.pts_ns, self.decoder.info().frame_duration_ns);
+        self.decoder.tap_frame(decoded.pts_ns, capture_time_ns);
         let frame = Frame {
             source: self.info.name.clone(),
             seq: self.seq,

@@ -26,7 +26,9 @@
 //! monotonic time when the frame is returned. Details per source are in each module.
 //!
 //! [`decode::VideoDecoder`] is the reusable FFmpeg core (demux, decode, convert) for
-//! sources that read through FFmpeg.
+//! sources that read through FFmpeg. File and live sources can hand copies of their
+//! compressed packets to other components through a [`tap::PacketTap`]
+//! (`with_packet_tap`), e.g. for event clips.
 //!
 //! [`Source::rewind`]: visualpath_sdk::Source::rewind
 
@@ -37,6 +39,7 @@ pub mod file;
 pub mod images;
 pub mod live;
 pub mod synthetic;
+pub mod tap;
 
 pub use decode::{
     DecodeStep, DecodedFrame, DecoderOptions, StreamInfo, Threading, VideoDecoder, redact_location,
@@ -47,3 +50,4 @@ pub use live::{
     HttpConfig, LiveKind, LiveSource, RtspConfig, RtspTransport, StopHandle, WebcamConfig,
 };
 pub use synthetic::{SyntheticConfig, SyntheticSource, moves, object_boxes, synthetic_frame};
+pub use tap::{PacketConsumer, PacketTap, PacketTaps, TapPacket, TapStream};
