@@ -80,6 +80,56 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
         &["visualpath-runtime", "visualpath-pipeline", "ffmpeg-next"],
         "components depend on the SDK, not on the runtime",
     ),
+    (
+        "visualpath-sink-osc",
+        &[
+            "visualpath-runtime",
+            "visualpath-pipeline",
+            "ffmpeg-next",
+            "tokio",
+        ],
+        "components depend on the SDK, not on the runtime; OSC needs no async runtime",
+    ),
+    (
+        "visualpath-sink-mqtt",
+        &["visualpath-runtime", "visualpath-pipeline", "ffmpeg-next"],
+        "components depend on the SDK, not on the runtime",
+    ),
+    (
+        "visualpath-sink-redis",
+        &[
+            "visualpath-runtime",
+            "visualpath-pipeline",
+            "ffmpeg-next",
+            "tokio",
+        ],
+        "components depend on the SDK, not on the runtime; the sync Redis API needs no async runtime",
+    ),
+    (
+        "visualpath-sink-ws",
+        &[
+            "visualpath-runtime",
+            "visualpath-pipeline",
+            "ffmpeg-next",
+            "tokio",
+        ],
+        "components depend on the SDK, not on the runtime; the hub uses blocking sockets",
+    ),
+    (
+        "visualpath-sink-webhook",
+        &[
+            "visualpath-runtime",
+            "visualpath-pipeline",
+            "ffmpeg-next",
+            "tokio",
+        ],
+        "components depend on the SDK, not on the runtime",
+    ),
+    (
+        "visualpath-clips",
+        &["visualpath-runtime", "visualpath-pipeline"],
+        "components depend on the SDK, not on the runtime",
+    ),
 ];
 
 /// Every violation as a line of text.

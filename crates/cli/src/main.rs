@@ -38,7 +38,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a pipeline on a video file, an image folder, a URL, `synthetic`, or a pipeline .yaml.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Check a pipeline file: exit 0 when valid, 1 with FILE:LINE:COL: message lines when not.
     Validate {
         /// The pipeline file.
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_json);
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Validate { file } => inspect::validate(&file),
         Command::Schema => inspect::schema(),
         Command::Graph { file, dot } => inspect::graph(&file, dot),

@@ -21,6 +21,11 @@ use visualpath_pipeline::config::{
 };
 use visualpath_pipeline::{Overrides, Plan, builder, load_path};
 use visualpath_runtime::{Executor, NodeKind, RunReport};
+use visualpath_sink_mqtt::MqttConfig;
+use visualpath_sink_osc::OscConfig;
+use visualpath_sink_redis::RedisConfig;
+use visualpath_sink_webhook::WebhookConfig;
+use visualpath_sink_ws::WsConfig;
 use visualpath_sinks::JsonlConfig;
 use visualpath_track::TrackConfig;
 use visualpath_yaml::Spanned;
@@ -41,6 +46,22 @@ pub struct RunArgs {
     /// Write observations and events as JSON lines to standard output.
     #[arg(long)]
     pub stdout: bool,
+    /// Send tracks, detections and events as OSC over UDP to HOST:PORT (TouchDesigner's
+    /// OSC In CHOP; see docs/recipes/touchdesigner.md).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub osc: Option<String>,
+    /// Publish observations and events to an MQTT broker: mqtt://HOST:PORT[/TOPIC-PREFIX].
+    #[arg(long, value_name = "URL")]
+    pub mqtt: Option<String>,
+    /// Append observations and events to a Redis stream: redis://HOST:PORT[/STREAM].
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Serve observations and events to WebSocket clients on ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub ws: Option<String>,
+    /// POST events as JSON to this URL.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
     /// Stop each source after this many frames.
     #[arg(long)]
     pub max_frames: Option<u64>,
@@ -237,30 +258,59 @@ fn camera_name(url: &str) -> Name {
     Name::new(&format!("cam-{cleaned}")).unwrap_or_else(|_| Name::from_static("cam"))
 }
 
-fn output_sinks(args: &RunArgs) -> Vec<Spanned<SinkSpec>> {
+fn output_sinks(args: &RunArgs) -> anyhow::Result<Vec<Spanned<SinkSpec>>> {
+    let named = |n: &'static str| SinkSpec::named(Name::from_static(n));
     let mut sinks = Vec::new();
     if let Some(p) = &args.jsonl {
-        sinks.push(Spanned::from(SinkSpec {
-            name: Spanned::from(Name::from_static("jsonl")),
+        sinks.push(SinkSpec {
             jsonl: Some(JsonlConfig {
                 path: p.clone(),
                 append: false,
+                rotate: None,
             }),
-            stdout: None,
-            inputs: None,
-            on_error: Default::default(),
-        }));
+            ..named("jsonl")
+        });
     }
     if args.stdout {
-        sinks.push(Spanned::from(SinkSpec {
-            name: Spanned::from(Name::from_static("stdout")),
-            jsonl: None,
+        sinks.push(SinkSpec {
             stdout: Some(StdoutConfig {}),
-            inputs: None,
-            on_error: Default::default(),
-        }));
+            ..named("stdout")
+        });
     }
-    sinks
+    let bad = |flag: &str, e: visualpath_sdk::ComponentError| {
+        anyhow::anyhow!("invalid {flag}: {}", e.message)
+    };
+    if let Some(a) = &args.osc {
+        sinks.push(SinkSpec {
+            osc: Some(OscConfig::from_cli(a).map_err(|e| bad("--osc", e))?),
+            ..named("osc")
+        });
+    }
+    if let Some(a) = &args.mqtt {
+        sinks.push(SinkSpec {
+            mqtt: Some(MqttConfig::from_cli(a).map_err(|e| bad("--mqtt", e))?),
+            ..named("mqtt")
+        });
+    }
+    if let Some(a) = &args.redis {
+        sinks.push(SinkSpec {
+            redis: Some(RedisConfig::from_cli(a).map_err(|e| bad("--redis", e))?),
+            ..named("redis")
+        });
+    }
+    if let Some(a) = &args.ws {
+        sinks.push(SinkSpec {
+            websocket: Some(WsConfig::from_cli(a).map_err(|e| bad("--ws", e))?),
+            ..named("websocket")
+        });
+    }
+    if let Some(a) = &args.webhook {
+        sinks.push(SinkSpec {
+            webhook: Some(WebhookConfig::from_cli(a).map_err(|e| bad("--webhook", e))?),
+            ..named("webhook")
+        });
+    }
+    Ok(sinks.into_iter().map(Spanned::from).collect())
 }
 
 fn parse_executor(s: &str) -> anyhow::Result<Executor> {
@@ -294,7 +344,7 @@ pub fn plan_for(args: &RunArgs) -> anyhow::Result<Plan> {
             );
         }
         let mut plan = load_path(Path::new(&args.input)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let extra = output_sinks(args);
+        let extra = output_sinks(args)?;
         if !extra.is_empty() {
             let mut cfg = plan.config.clone();
             cfg.sinks.extend(extra);
@@ -324,7 +374,7 @@ pub fn plan_for(args: &RunArgs) -> anyhow::Result<Plan> {
         analyzers,
         fusion: Vec::new(),
         sync: Vec::new(),
-        sinks: output_sinks(args),
+        sinks: output_sinks(args)?,
         edges: Vec::new(),
     };
     visualpath_pipeline::plan::validate(cfg).map_err(|errs| {

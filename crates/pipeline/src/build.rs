@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use visualpath_core::{Name, SharedClock};
+use visualpath_media::{FileSource, PacketTaps};
 use visualpath_runtime::{
     AnalyzerOptions, Executor, NodeRef, PipelineBuilder, SinkErrorPolicy, SinkOptions,
     SourceOptions,
@@ -49,7 +50,30 @@ pub struct CreateError {
 /// Creates a source from its settings (nothing is opened until the first frame for live
 /// sources).
 pub fn create_source(s: &SourceSpec) -> Result<Box<dyn Source>, ComponentError> {
+    create_source_tapped(s, None)
+}
+
+/// [`create_source`], with FFmpeg-based sources (file, RTSP, HTTP, webcam) reporting
+/// their compressed packets to `taps` (for clip sinks).
+fn create_source_tapped(
+    s: &SourceSpec,
+    taps: Option<&PacketTaps>,
+) -> Result<Box<dyn Source>, ComponentError> {
     let name = s.name.value.clone();
+    if let Some(taps) = taps {
+        let tap = || taps.tap(name.clone());
+        if let Some(c) = &s.rtsp {
+            return Ok(Box::new(c.build_live(name.clone())?.with_packet_tap(tap())));
+        } else if let Some(c) = &s.http {
+            return Ok(Box::new(c.build_live(name.clone())?.with_packet_tap(tap())));
+        } else if let Some(c) = &s.webcam {
+            return Ok(Box::new(c.build_live(name.clone())?.with_packet_tap(tap())));
+        } else if let Some(c) = &s.file {
+            return Ok(Box::new(
+                FileSource::open(name.clone(), c)?.with_packet_tap(tap()),
+            ));
+        }
+    }
     if let Some(c) = &s.rtsp {
         c.build(name)
     } else if let Some(c) = &s.http {
@@ -90,11 +114,27 @@ pub fn create_analyzer(a: &AnalyzerSpec) -> Result<Arc<dyn AnalyzerFactory>, Com
     }
 }
 
-fn create_sink(s: &SinkSpec) -> Result<Box<dyn Sink>, ComponentError> {
+fn create_sink(s: &SinkSpec, taps: Option<&PacketTaps>) -> Result<Box<dyn Sink>, ComponentError> {
+    let settings = s.settings();
     if let Some(c) = &s.jsonl {
+        c.build()
+    } else if let Some(c) = &s.csv {
         c.build()
     } else if s.stdout.is_some() {
         Ok(Box::new(StdoutSink::default()))
+    } else if let Some(c) = &s.osc {
+        c.build(&settings)
+    } else if let Some(c) = &s.mqtt {
+        c.build(&settings)
+    } else if let Some(c) = &s.redis {
+        c.build(&settings)
+    } else if let Some(c) = &s.websocket {
+        c.build(&settings)
+    } else if let Some(c) = &s.webhook {
+        c.build(&settings)
+    } else if let Some(c) = &s.clips {
+        let taps = taps.ok_or_else(|| ComponentError::new("clips: no packet taps"))?;
+        c.build(&settings, taps)
     } else {
         Err(ComponentError::new("no sink kind set"))
     }
@@ -162,8 +202,15 @@ pub(crate) fn builder_with(
         b.trace(t.clone());
     }
     let mut refs: HashMap<Name, NodeRef> = HashMap::new();
+    // Clip sinks record the sources' compressed packets: sources and clip sinks share a
+    // registry of packet taps.
+    let taps = cfg
+        .sinks
+        .iter()
+        .any(|s| s.clips.is_some())
+        .then(PacketTaps::new);
     for s in cfg.sources.iter().filter(|_| with_sources) {
-        let src = create_source(s).map_err(|e| CreateError {
+        let src = create_source_tapped(s, taps.as_ref()).map_err(|e| CreateError {
             kind: "source",
             name: s.name.value.clone(),
             message: e.message,
@@ -220,7 +267,7 @@ pub(crate) fn builder_with(
         refs.insert(g.name.value.clone(), r);
     }
     for s in &cfg.sinks {
-        let sink = create_sink(s).map_err(|e| CreateError {
+        let sink = create_sink(s, taps.as_ref()).map_err(|e| CreateError {
             kind: "sink",
             name: s.name.value.clone(),
             message: e.message,

@@ -18,6 +18,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use visualpath_analyzers::{FrameStatsConfig, MotionConfig, SceneCutConfig};
+use visualpath_clips::ClipsConfig;
 use visualpath_core::{HumanDuration, Name};
 use visualpath_fusion::RuleConfig;
 use visualpath_media::{
@@ -25,7 +26,12 @@ use visualpath_media::{
 };
 use visualpath_models::{DetectConfig, FaceConfig, PoseConfig};
 use visualpath_runtime::{ErrorPolicy, Executor, Isolation, Overflow, Qos, Schedule};
-use visualpath_sinks::JsonlConfig;
+use visualpath_sink_mqtt::MqttConfig;
+use visualpath_sink_osc::OscConfig;
+use visualpath_sink_redis::RedisConfig;
+use visualpath_sink_webhook::WebhookConfig;
+use visualpath_sink_ws::WsConfig;
+use visualpath_sinks::{CsvConfig, JsonlConfig, QueueConfig, RetryConfig, SinkSettings};
 use visualpath_sync::SyncPolicy;
 use visualpath_track::TrackConfig;
 use visualpath_yaml::Spanned;
@@ -200,7 +206,8 @@ pub enum SinkOnError {
     Skip,
 }
 
-/// One sink. Set exactly one of `jsonl`, `stdout`.
+/// One sink. Set exactly one of `jsonl`, `csv`, `stdout`, `osc`, `mqtt`, `redis`,
+/// `websocket`, `webhook`, `clips`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSpec {
@@ -209,9 +216,38 @@ pub struct SinkSpec {
     /// One JSON object per line into a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsonl: Option<JsonlConfig>,
+    /// One row per observation value into CSV files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvConfig>,
     /// One JSON object per line on standard output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout: Option<StdoutConfig>,
+    /// OSC over UDP (TouchDesigner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub osc: Option<OscConfig>,
+    /// MQTT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<MqttConfig>,
+    /// Redis Streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisConfig>,
+    /// A WebSocket broadcast hub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WsConfig>,
+    /// HTTP webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookConfig>,
+    /// Event clips (MP4 around events, JPEG snapshot, JSON sidecar).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clips: Option<ClipsConfig>,
+    /// The delivery queue of network sinks (`osc`, `mqtt`, `redis`, `websocket`,
+    /// `webhook`): `{capacity: 1024, overflow: drop_oldest}` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueConfig>,
+    /// Retries of network sinks: `{initial: 100ms, max: 5s, attempts: 0, drain_timeout:
+    /// 5s}` by default (`attempts: 0` retries until delivered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryConfig>,
     /// What the sink receives: `observations` (of every analyzer), `events` (of every
     /// rule), `sync` (sets of every sync group), or names of analyzers and sync groups.
     /// Default `[observations, events]`.
@@ -310,10 +346,60 @@ impl SinkSpec {
         if self.jsonl.is_some() {
             k.push("jsonl");
         }
+        if self.csv.is_some() {
+            k.push("csv");
+        }
         if self.stdout.is_some() {
             k.push("stdout");
         }
+        if self.osc.is_some() {
+            k.push("osc");
+        }
+        if self.mqtt.is_some() {
+            k.push("mqtt");
+        }
+        if self.redis.is_some() {
+            k.push("redis");
+        }
+        if self.websocket.is_some() {
+            k.push("websocket");
+        }
+        if self.webhook.is_some() {
+            k.push("webhook");
+        }
+        if self.clips.is_some() {
+            k.push("clips");
+        }
         k
+    }
+
+    /// An entry called `name` with no kind set (set one with struct update syntax).
+    pub fn named(name: Name) -> Self {
+        Self {
+            name: Spanned::from(name),
+            jsonl: None,
+            csv: None,
+            stdout: None,
+            osc: None,
+            mqtt: None,
+            redis: None,
+            websocket: None,
+            webhook: None,
+            clips: None,
+            queue: None,
+            retry: None,
+            inputs: None,
+            on_error: SinkOnError::default(),
+        }
+    }
+
+    /// The name and delivery settings of this entry.
+    pub fn settings(&self) -> SinkSettings {
+        SinkSettings {
+            name: self.name.value.clone(),
+            queue: self.queue.unwrap_or_default(),
+            retry: self.retry.unwrap_or_default(),
+        }
     }
 }
 
@@ -330,6 +416,16 @@ pub const ANALYZER_KINDS: &[&str] = &[
     "face",
 ];
 /// Sink kinds.
-pub const SINK_KINDS: &[&str] = &["jsonl", "stdout"];
+pub const SINK_KINDS: &[&str] = &[
+    "jsonl",
+    "csv",
+    "stdout",
+    "osc",
+    "mqtt",
+    "redis",
+    "websocket",
+    "webhook",
+    "clips",
+];
 /// The name of the node that evaluates the fusion rules.
 pub const FUSION_NODE: &str = "fusion";
