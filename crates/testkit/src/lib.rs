@@ -125,6 +125,29 @@ pub fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// The Python of the tools virtualenv (`scripts/python-tools.sh`: onnxruntime, OpenCV,
+/// python-osc), or `None` after a `SKIP:` line naming `what` when it is missing.
+pub fn tools_python(what: &str) -> Option<String> {
+    let script = repo_root().join("scripts/python-tools.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("--check")
+        .output()
+        .ok();
+    match out {
+        Some(o) if o.status.success() => {
+            Some(String::from_utf8_lossy(&o.stdout).trim().to_string())
+        }
+        _ => {
+            skip(
+                what,
+                "no tools virtualenv (onnxruntime 1.31.1, OpenCV, python-osc); run scripts/python-tools.sh",
+            );
+            None
+        }
+    }
+}
+
 /// The executable `name` found on `$PATH` or in `/usr/sbin`, `/sbin`, `/usr/local/sbin`
 /// (daemons such as mosquitto live there and a normal user's `$PATH` may lack them), or
 /// `None`. A `name` containing `/` is checked as a path.

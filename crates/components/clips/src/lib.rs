@@ -45,7 +45,7 @@ use visualpath_media::{PacketConsumer, PacketTaps, TapPacket, TapStream};
 use visualpath_sdk::{ComponentError, Result, Sink, SinkHealth, SinkStatus};
 use visualpath_sinks::SinkSettings;
 
-use crate::ring::{ClipPlan, NewPacket, Packet, Ring};
+use crate::ring::{ClipPlan, Packet, Ring};
 use crate::writer::Header;
 
 /// Settings of the clip writer (a `clips:` entry of a pipeline file's `sinks:`).
@@ -268,15 +268,7 @@ impl PacketConsumer for Recorder {
         if c.header.is_none() {
             return;
         }
-        c.ring.push(NewPacket {
-            data: Arc::clone(&p.data),
-            pts: p.pts,
-            dts: p.dts,
-            duration: p.duration,
-            key: p.key,
-            pts_ns: p.pts_ns,
-            dts_ns: p.dts_ns,
-        });
+        c.ring.push(p.clone());
     }
 
     fn frame(&self, source: &Name, pts_ns: i64, capture_time_ns: i64) {

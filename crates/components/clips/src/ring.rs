@@ -44,24 +44,9 @@ pub struct Packet {
     pub time_ns: i64,
 }
 
-/// What a packet brings into the ring (a [`Packet`] without its sequence number).
-#[derive(Debug, Clone)]
-pub struct NewPacket {
-    /// The payload.
-    pub data: Arc<[u8]>,
-    /// Presentation timestamp (stream time base).
-    pub pts: Option<i64>,
-    /// Decoding timestamp (stream time base).
-    pub dts: Option<i64>,
-    /// Duration (stream time base).
-    pub duration: i64,
-    /// Keyframe.
-    pub key: bool,
-    /// Presentation time, ns from the stream's start.
-    pub pts_ns: Option<i64>,
-    /// Decoding time, ns from the stream's start.
-    pub dts_ns: Option<i64>,
-}
+/// What a packet brings into the ring (a [`Packet`] without its sequence number): the
+/// media tap's packet.
+pub use visualpath_media::TapPacket as NewPacket;
 
 /// A bounded ring of one camera's packets (see the module docs).
 #[derive(Debug)]

@@ -14,23 +14,6 @@ use visualpath_media::FileSourceConfig;
 use visualpath_models::DetectConfig;
 use visualpath_sdk::{Poll, SourceContext, SourceInfo, Upstream};
 
-fn tools_python() -> Option<String> {
-    let script = visualpath_testkit::repo_root().join("scripts/python-tools.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("--check")
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        visualpath_testkit::skip(
-            "Python onnxruntime parity",
-            "no tools virtualenv with onnxruntime 1.31.1; run scripts/python-tools.sh",
-        );
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 #[test]
 fn person_counts_match_python_onnxruntime_on_99_percent_of_vtest() {
     if let Err(e) = visualpath_infer_ort::runtime_available() {
@@ -43,7 +26,9 @@ fn person_counts_match_python_onnxruntime_on_99_percent_of_vtest() {
     ) else {
         return;
     };
-    let Some(python) = tools_python() else { return };
+    let Some(python) = visualpath_testkit::tools_python("Python onnxruntime parity") else {
+        return;
+    };
 
     // Python first, in a thread, while Rust runs.
     let script = visualpath_testkit::repo_root().join("tools/ssd_reference.py");

@@ -30,23 +30,6 @@ const FRAMES: u64 = 40;
 const WALL0: i64 = 1_767_225_600_000_000_000;
 const SLOTS: u32 = 10;
 
-fn tools_python() -> Option<String> {
-    let script = visualpath_testkit::repo_root().join("scripts/python-tools.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("--check")
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        visualpath_testkit::skip(
-            "OSC receiver test",
-            "no tools virtualenv with python-osc; run scripts/python-tools.sh",
-        );
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 fn analyzer(f: Arc<dyn visualpath_sdk::AnalyzerFactory>) -> Box<dyn Analyzer> {
     f.create(&SourceInfo::new(Name::from_static("cam"), "file"))
         .unwrap()
@@ -127,7 +110,7 @@ fn tracks_and_poses_from_vtest_reach_a_python_osc_receiver() {
     ) else {
         return;
     };
-    let Some(python) = tools_python() else {
+    let Some(python) = visualpath_testkit::tools_python("OSC receiver test") else {
         return;
     };
 
