@@ -55,7 +55,7 @@ pub fn create_source(s: &SourceSpec) -> Result<Box<dyn Source>, ComponentError> 
 
 /// [`create_source`], with FFmpeg-based sources (file, RTSP, HTTP, webcam) reporting
 /// their compressed packets to `taps` (for clip sinks).
-fn create_source_tapped(
+pub(crate) fn create_source_tapped(
     s: &SourceSpec,
     taps: Option<&PacketTaps>,
 ) -> Result<Box<dyn Source>, ComponentError> {
@@ -192,6 +192,16 @@ pub(crate) fn builder_with(
     o: &Overrides,
     with_sources: bool,
 ) -> Result<PipelineBuilder, CreateError> {
+    builder_parts(plan, o, with_sources).map(|(b, _)| b)
+}
+
+/// [`builder_with`], also returning the packet taps clip sinks record from (`Some` when the
+/// plan has a clips sink), for sources added later.
+pub(crate) fn builder_parts(
+    plan: &Plan,
+    o: &Overrides,
+    with_sources: bool,
+) -> Result<(PipelineBuilder, Option<PacketTaps>), CreateError> {
     let cfg = &plan.config;
     let mut b = PipelineBuilder::new();
     if let Some(c) = &o.clock {
@@ -287,5 +297,5 @@ pub(crate) fn builder_with(
         };
         b.link(from).with(l.spec).to(to);
     }
-    Ok(b)
+    Ok((b, taps))
 }

@@ -13,7 +13,7 @@ use visualpath_core::Name;
 use visualpath_runtime::{RunReport, RunningPipeline, SourceExtras, SourceState};
 
 use crate::build::{
-    CreateError, Overrides, builder_with, create_analyzer, create_source, source_options,
+    CreateError, Overrides, builder_parts, create_analyzer, create_source_tapped, source_options,
 };
 use crate::config::{SOURCE_KINDS, SourceSpec};
 use crate::plan::{Plan, apply_override};
@@ -58,6 +58,8 @@ pub struct CameraManager {
     overrides: Overrides,
     running: RunningPipeline,
     cameras: Mutex<BTreeMap<Name, Camera>>,
+    /// Where cameras hand their packets to the clip sinks, when there are any.
+    taps: Option<visualpath_media::PacketTaps>,
 }
 
 /// Why a camera operation failed (one line, for users and API responses).
@@ -68,7 +70,7 @@ pub struct CameraError(pub String);
 impl CameraManager {
     /// Builds the pipeline (keep-alive) and starts the cameras the file declares.
     pub fn start(plan: &Plan, overrides: &Overrides) -> Result<Self, CreateError> {
-        let mut b = builder_with(plan, overrides, false)?;
+        let (mut b, taps) = builder_parts(plan, overrides, false)?;
         b.keep_alive(true);
         let pipeline = b.build().map_err(|e| CreateError {
             kind: "pipeline",
@@ -85,6 +87,7 @@ impl CameraManager {
             overrides: overrides.clone(),
             running,
             cameras: Mutex::new(BTreeMap::new()),
+            taps,
         };
         for s in &plan.config.sources {
             m.add(s.value.clone()).map_err(|e| CreateError {
@@ -139,7 +142,7 @@ impl CameraManager {
                 .map_err(|e| CameraError(format!("camera `{name}`: {}", e.message)))?;
             extras.analyzer_factories.insert(analyzer.clone(), f);
         }
-        let source = create_source(spec)
+        let source = create_source_tapped(spec, self.taps.as_ref())
             .map_err(|e| CameraError(format!("camera `{name}`: {}", e.message)))?;
         let targets = self.targets(name);
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();

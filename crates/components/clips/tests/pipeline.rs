@@ -171,3 +171,52 @@ edges:
     ids.dedup();
     assert_eq!(covered, ids.len(), "clips {mp4s:?} vs events {ids:?}");
 }
+
+#[test]
+fn cameras_added_at_run_time_are_recorded_too() {
+    if find_program("ffprobe").is_none() {
+        skip("camera manager clips", "ffprobe is not installed");
+        return;
+    }
+    let Some(media) = derived_media("vtest_h264.mp4") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clips = dir.path().join("clips");
+    // One short camera in the file; the recorded one is added through the manager.
+    let yaml = format!(
+        "sources:\n  - name: first\n    file: {{path: {}}}\n    max_frames: 10\nanalyzers:\n  - motion: {{threshold: 0.01}}\nfusion:\n  - name: busy\n    when: motion.score > 0.01\n    for: 500ms\n    cooldown: 3s\n    clip: {{pre: 1s, post: 1s}}\nsinks:\n  - name: clips\n    clips: {{dir: {}}}\n    inputs: [events]\n",
+        media.display(),
+        clips.display()
+    );
+    let plan = load_str(&yaml, None, &|_| None).unwrap();
+    let m = visualpath_pipeline::CameraManager::start(&plan, &Overrides::default()).unwrap();
+    let cam = visualpath_pipeline::camera_from_str(&format!(
+        "name: late\nfile: {{path: {}}}\nmax_frames: 200\n",
+        media.display()
+    ))
+    .unwrap();
+    m.add(cam).unwrap();
+    let t = std::time::Instant::now();
+    while m
+        .cameras()
+        .iter()
+        .find(|c| c.name.as_str() == "late")
+        .is_none_or(|c| c.frames < 200)
+    {
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "the camera did not deliver its frames"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let report = m.shutdown();
+    let d = report.node("clips").unwrap().delivery.clone().unwrap();
+    assert!(d.sent > 0 && d.failed == 0, "{d:?}");
+    let mp4: Vec<PathBuf> = std::fs::read_dir(clips.join("late"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .collect();
+    assert!(!mp4.is_empty());
+}
