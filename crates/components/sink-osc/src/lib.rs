@@ -286,6 +286,8 @@ struct UdpTransport {
     pending: Option<Record>,
     next: usize,
     epoch: Instant,
+    /// ICMP refusals seen (nothing listening at the target).
+    refusals: u64,
 }
 
 impl UdpTransport {
@@ -298,6 +300,7 @@ impl UdpTransport {
             pending: None,
             next: 0,
             epoch: Instant::now(),
+            refusals: 0,
         }
     }
 
@@ -358,10 +361,26 @@ impl Transport for UdpTransport {
         let Some(sock) = &self.socket else {
             return Ok(false);
         };
+        // UDP reports an ICMP "port unreachable" for an earlier datagram on a later send:
+        // the error is about the past, so this datagram is sent again at once (once per
+        // call). Nothing listening is normal for OSC (TouchDesigner not started yet): it is
+        // logged, and only a refusal of the immediate resend is retried with backoff.
+        let mut resent = false;
         while self.next < self.out.len() {
             let d = self.out.get(self.next);
             match sock.send(d) {
                 Ok(n) if n == d.len() => self.next += 1,
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused && !resent => {
+                    resent = true;
+                    self.refusals += 1;
+                    if self.refusals.is_power_of_two() {
+                        tracing::warn!(
+                            refusals = self.refusals,
+                            "nothing is listening at {} (ICMP port unreachable); sending anyway",
+                            self.target
+                        );
+                    }
+                }
                 Ok(n) => {
                     self.pending = None;
                     return Err(ComponentError::new(format!(
