@@ -20,7 +20,7 @@ packages=(
   # assets and tests: ffmpeg/ffprobe, python for registry downloads and model conversion
   ffmpeg python3 python3-pip python3-venv unzip ca-certificates
   # integration tests: brokers and a real RTSP server (started by the tests on free ports)
-  mosquitto redis-server python3-gi gir1.2-gst-rtsp-server-1.0
+  mosquitto mosquitto-clients redis-server python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 )
 missing=()
