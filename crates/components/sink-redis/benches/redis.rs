@@ -8,6 +8,17 @@
 //! (b) latency from `Sink::write` to that reader receiving the entry, at a steady 1,000
 //! events/s (the write time is carried in `capture_time_ns` and compared with the wall
 //! clock at the reader, same machine). Prints Markdown table rows.
+//!
+//! Baseline, measured in the same run right after the sink: a bare `redis` connection
+//! (same connect and I/O timeouts) sending the same `XADD key MAXLEN ~ 100000 * ...`
+//! commands (built by the sink's own [`xadd`]) one by one, each answered before the
+//! next, on the writing thread, measured the same way by the same reader. The records'
+//! JSON is encoded once before the timing (throughput: whole commands are built before
+//! it); for the latency run the send time is written into the pre-encoded JSON (same
+//! width) and the command built just before it is sent. Each stream key is deleted
+//! before each run, so sink and baseline start from an empty stream. "vs bare" is
+//! sink ÷ bare for events/s sent and for p99; compare those ratios across machines, not
+//! absolute numbers.
 
 #![allow(clippy::print_stdout)]
 
@@ -18,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use visualpath_sdk::core::{Event, EventPhase, HumanDuration, Name, Values};
 use visualpath_sdk::{Record, Sink};
-use visualpath_sink_redis::RedisConfig;
+use visualpath_sink_redis::{RedisConfig, xadd};
 use visualpath_sinks::{QueueConfig, QueueOverflow, SinkSettings};
 use visualpath_testkit::Server;
 
@@ -89,7 +100,7 @@ fn reader(url: &str, key: &str) -> mpsc::Receiver<i64> {
 
 fn sink(url: &str) -> Box<dyn Sink> {
     let mut cfg = RedisConfig::new(url);
-    cfg.maxlen = 100_000;
+    cfg.maxlen = MAXLEN;
     let mut s = SinkSettings::new(Name::from_static("redis"));
     s.queue = QueueConfig {
         capacity: 1024,
@@ -104,23 +115,126 @@ fn pct(sorted: &[i64], p: f64) -> f64 {
     sorted[i] as f64 / 1e6
 }
 
-fn main() {
-    let Some(server) = Server::redis() else {
-        return;
-    };
-    println!("| sink | events/s sent | events/s received | p50 ms | p99 ms | latency load |");
-    println!("|---|---|---|---|---|---|");
-    // (a) Throughput.
-    let rx = reader(server.url(), "visualpath:tput");
-    let mut s = sink(server.url());
-    let status = s.status().unwrap();
-    const N: u64 = 20_000;
-    let start = Instant::now();
-    for seq in 0..N {
-        s.write(&event("tput", seq)).unwrap();
+/// `r` with its capture time set to `t`.
+fn at_time(mut r: Record, t: i64) -> Record {
+    if let Record::Event(e) = &mut r {
+        Arc::get_mut(e).unwrap().capture_time_ns = t;
     }
-    while status.sent.load(Ordering::Relaxed) < N {
-        std::thread::sleep(Duration::from_micros(200));
+    r
+}
+
+/// A record's JSON, encoded once, and where its time stamp is (every occurrence of the
+/// placeholder time's digits: `capture_time_ns` and the clip's `end_ns`), so that a time
+/// of the same width can be written in place before it is sent.
+struct Stamped {
+    text: String,
+    at: Vec<usize>,
+    width: usize,
+}
+
+impl Stamped {
+    fn new(record: &Record, placeholder: i64) -> Self {
+        let text = serde_json::to_string(record).unwrap();
+        let p = placeholder.to_string();
+        let at: Vec<usize> = text.match_indices(&p).map(|(i, _)| i).collect();
+        assert!(!at.is_empty(), "no {p} in {text}");
+        Self {
+            text,
+            at,
+            width: p.len(),
+        }
+    }
+
+    /// Writes `t` (as many digits as the placeholder) over the placeholder.
+    fn stamp(&mut self, t: i64) {
+        let mut digits = [b'0'; 24];
+        let mut v = t;
+        for d in digits[..self.width].iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        assert!(
+            v == 0 && digits[0] != b'0',
+            "{t} is not {} digits",
+            self.width
+        );
+        let d = std::str::from_utf8(&digits[..self.width]).unwrap();
+        for &i in &self.at {
+            self.text.replace_range(i..i + self.width, d);
+        }
+    }
+}
+
+/// Who appends.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    Sink,
+    Bare,
+}
+
+/// One row's numbers.
+struct Row {
+    sent_rate: f64,
+    rate: f64,
+    got: u64,
+    lat: Vec<i64>,
+}
+
+const N: u64 = 20_000;
+const M: u64 = 5_000;
+/// The sink's `maxlen` here (see [`sink`]).
+const MAXLEN: u64 = 100_000;
+
+/// A bare connection with the sink's default timeouts.
+fn bare(url: &str) -> redis::Connection {
+    let timeout = Duration::from_secs(5);
+    let con = redis::Client::open(url)
+        .unwrap()
+        .get_connection_with_timeout(timeout)
+        .unwrap();
+    con.set_read_timeout(Some(timeout)).unwrap();
+    con.set_write_timeout(Some(timeout)).unwrap();
+    con
+}
+
+/// Deletes `key`, so that a run starts from an empty stream.
+fn reset(url: &str, key: &str) {
+    let _: i64 = redis::cmd("DEL").arg(key).query(&mut bare(url)).unwrap();
+}
+
+fn measure(via: Via, url: &str) -> Row {
+    // (a) Throughput.
+    let key = "visualpath:tput";
+    reset(url, key);
+    let rx = reader(url, key);
+    let mut s = None;
+    let start;
+    match via {
+        Via::Sink => {
+            let s = s.insert(sink(url));
+            let status = s.status().unwrap();
+            start = Instant::now();
+            for seq in 0..N {
+                s.write(&event("tput", seq)).unwrap();
+            }
+            while status.sent.load(Ordering::Relaxed) < N {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        Via::Bare => {
+            let mut con = bare(url);
+            let cmds: Vec<redis::Cmd> = (0..N)
+                .map(|seq| {
+                    let r = event("tput", seq);
+                    let json = serde_json::to_vec(&r).unwrap();
+                    xadd(key, MAXLEN, true, &r, &json)
+                })
+                .collect();
+            start = Instant::now();
+            for c in &cmds {
+                let _: redis::Value = c.query(&mut con).unwrap();
+            }
+        }
     }
     let sent_rate = N as f64 / start.elapsed().as_secs_f64();
     let mut got = 0u64;
@@ -128,19 +242,66 @@ fn main() {
         got += 1;
     }
     let rate = got as f64 / start.elapsed().as_secs_f64();
-    s.flush().unwrap();
-    // (b) Latency at 1,000 events/s.
-    let rx = reader(server.url(), "visualpath:lat");
-    let mut s = sink(server.url());
-    const M: u64 = 5_000;
+    if let Some(mut s) = s {
+        s.flush().unwrap();
+    }
+    Row {
+        sent_rate,
+        rate,
+        got,
+        lat: latency(via, url),
+    }
+}
+
+/// (b) Latency at 1,000 events/s; sorted.
+fn latency(via: Via, url: &str) -> Vec<i64> {
+    let key = "visualpath:lat";
+    reset(url, key);
+    let rx = reader(url, key);
     let period = Duration::from_micros(1000);
-    let t0 = Instant::now();
-    for seq in 0..M {
+    let wait = |t0: Instant, seq: u64| {
         let due = t0 + period * seq as u32;
         if let Some(w) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(w);
         }
-        s.write(&event("lat", seq)).unwrap();
+    };
+    let mut s = None;
+    match via {
+        Via::Sink => {
+            let s = s.insert(sink(url));
+            let t0 = Instant::now();
+            for seq in 0..M {
+                wait(t0, seq);
+                s.write(&event("lat", seq)).unwrap();
+            }
+        }
+        Via::Bare => {
+            let mut con = bare(url);
+            let placeholder = now_ns();
+            let mut pre: Vec<Stamped> = (0..M)
+                .map(|seq| Stamped::new(&at_time(event("lat", seq), placeholder), placeholder))
+                .collect();
+            // The same payload as the sink sends, once stamped.
+            let t = now_ns();
+            let mut probe = Stamped::new(&at_time(event("lat", 7), placeholder), placeholder);
+            probe.stamp(t);
+            assert_eq!(
+                probe.text,
+                serde_json::to_string(&at_time(event("lat", 7), t)).unwrap()
+            );
+            let t0 = Instant::now();
+            for (seq, p) in (0..M).zip(pre.iter_mut()) {
+                wait(t0, seq);
+                // The record as the sink gets it (capture time = now), for the fields
+                // `xadd` takes from it; the JSON is the pre-encoded one, stamped.
+                let r = event("lat", seq);
+                let Record::Event(e) = &r else { unreachable!() };
+                p.stamp(e.capture_time_ns);
+                let _: redis::Value = xadd(key, MAXLEN, true, &r, p.text.as_bytes())
+                    .query(&mut con)
+                    .unwrap();
+            }
+        }
     }
     let mut lat = Vec::with_capacity(M as usize);
     while (lat.len() as u64) < M {
@@ -149,17 +310,44 @@ fn main() {
             Err(_) => break,
         }
     }
-    s.flush().unwrap();
+    if let Some(mut s) = s {
+        s.flush().unwrap();
+    }
     lat.sort_unstable();
+    lat
+}
+
+fn main() {
+    let Some(server) = Server::redis() else {
+        return;
+    };
     println!(
-        "| redis | {sent_rate:.0} | {rate:.0}{} | {:.2} | {:.2} | 1000 ev/s, {} of {M} received |",
-        if got < N {
-            format!(" ({got} of {N} received)")
-        } else {
-            String::new()
-        },
-        pct(&lat, 0.5),
-        pct(&lat, 0.99),
-        lat.len()
+        "| sink | events/s sent | events/s received | p50 ms | p99 ms | latency load | vs bare |"
     );
+    println!("|---|---|---|---|---|---|---|");
+    let sink = measure(Via::Sink, server.url());
+    let bare = measure(Via::Bare, server.url());
+    let vs = format!(
+        "{:.2}× events/s sent, {:.2}× p99",
+        sink.sent_rate / bare.sent_rate,
+        pct(&sink.lat, 0.99) / pct(&bare.lat, 0.99)
+    );
+    for (label, r, vs) in [
+        ("redis", &sink, vs.as_str()),
+        ("bare redis connection", &bare, "baseline"),
+    ] {
+        println!(
+            "| {label} | {:.0} | {:.0}{} | {:.2} | {:.2} | 1000 ev/s, {} of {M} received | {vs} |",
+            r.sent_rate,
+            r.rate,
+            if r.got < N {
+                format!(" ({} of {N} received)", r.got)
+            } else {
+                String::new()
+            },
+            pct(&r.lat, 0.5),
+            pct(&r.lat, 0.99),
+            r.lat.len()
+        );
+    }
 }
