@@ -218,6 +218,9 @@ pub(crate) struct Node {
     sched: AtomicU8,
     timer_due: AtomicBool,
     finish_check: AtomicBool,
+    /// Set once the node has finished: it never has work again (a timer that comes due or
+    /// a flag set after the end must not keep rescheduling it).
+    done: AtomicBool,
     notify: (Mutex<bool>, Condvar),
 }
 
@@ -264,6 +267,7 @@ impl Node {
             sched: AtomicU8::new(IDLE),
             timer_due: AtomicBool::new(false),
             finish_check: AtomicBool::new(true),
+            done: AtomicBool::new(false),
             notify: (Mutex::new(false), Condvar::new()),
         }
     }
@@ -324,6 +328,9 @@ impl Node {
     }
 
     fn has_work(&self) -> bool {
+        if self.done.load(Ordering::Acquire) {
+            return false;
+        }
         self.timer_due.load(Ordering::Acquire)
             || self.finish_check.load(Ordering::Acquire)
             || (self
@@ -356,6 +363,7 @@ impl Node {
                 let mut cx = self.cx(clock, control, timer);
                 behavior.on_finish(&mut cx);
                 *finished = true;
+                self.done.store(true, Ordering::Release);
             }
             did = true;
         } else if self.timer_due.swap(false, Ordering::AcqRel) {
@@ -398,6 +406,7 @@ impl Node {
                             {
                                 behavior.on_finish(&mut cx);
                                 *finished = true;
+                                self.done.store(true, Ordering::Release);
                             }
                             for e in self.outputs.all() {
                                 e.push_control(Message::Eos(source.clone()));

@@ -97,7 +97,9 @@
 //!     local clock (tens of ppm: 83 ppm, 0.3 s per hour, was measured against the test
 //!     server) would accumulate until the next reconnect; a drift tracker removes it
 //!     (see `DriftTracker`: the windowed minimum of arrival minus capture, relative to
-//!     the first window's), so capture times keep the camera's anchor and the local
+//!     the first window's, followed at most at 500 ppm so that a busy machine delaying
+//!     every frame for a while is not taken for drift; a corrected time is never later
+//!     than the arrival), so capture times keep the camera's anchor and the local
 //!     clock's rate.
 //!
 //!     Verified against a local GStreamer RTSP server whose frames carry their true
@@ -287,6 +289,9 @@ struct LiveTimeline {
 
 /// Length of the windows in which [`DriftTracker`] takes the minimum transit delay.
 const DRIFT_WINDOW_NS: i64 = 5_000_000_000;
+/// The fastest drift followed, in parts per million (crystal oscillators are within about
+/// 100 ppm): the correction moves at most 2.5 ms per 5 s window.
+const MAX_DRIFT_PPM: i64 = 500;
 
 /// Follows the drift between a camera's RTP clock and the local wall clock.
 ///
@@ -318,7 +323,14 @@ impl DriftTracker {
                 let closed = *min;
                 match self.reference {
                     None => self.reference = Some(closed),
-                    Some(r) => self.correction_ns = closed.saturating_sub(r),
+                    Some(r) => {
+                        // Clocks drift slowly; a faster change of the least delay is load or
+                        // the network (a busy machine delays every frame of a window), not
+                        // drift: follow it at most at MAX_DRIFT_PPM.
+                        let target = closed.saturating_sub(r);
+                        let step = DRIFT_WINDOW_NS / 1_000_000 * MAX_DRIFT_PPM;
+                        self.correction_ns += (target - self.correction_ns).clamp(-step, step);
+                    }
                 }
                 self.window = Some((arrival_ns, delay));
             }
@@ -341,7 +353,11 @@ impl LiveTimeline {
     /// The capture time of a frame that arrived at wall time `arrival_ns`, whose
     /// RTCP-derived capture time is `rtcp_ns` when known.
     fn stamp(&mut self, rtcp_ns: Option<i64>, arrival_ns: i64) -> Stamp {
-        let corrected = rtcp_ns.map(|t| t.saturating_add(self.drift.observe(t, arrival_ns)));
+        // Corrected, a capture time is never later than the frame's arrival.
+        let corrected = rtcp_ns.map(|t| {
+            t.saturating_add(self.drift.observe(t, arrival_ns))
+                .min(arrival_ns)
+        });
         let (mut t, clock) = match corrected.filter(|t| t.abs_diff(arrival_ns) <= MAX_RTCP_SKEW_NS)
         {
             Some(t) => (t, CaptureClock::Rtcp),
@@ -901,6 +917,29 @@ mod tests {
     }
 
     #[test]
+    fn a_load_spike_is_not_mistaken_for_drift() {
+        // 10 fps, 30 ms transit; during one window (seconds 20-25) the machine is so busy
+        // that every frame arrives 900 ms late.
+        let mut t = LiveTimeline::default();
+        let mut worst = 0i64;
+        let mut last = i64::MIN;
+        for i in 0..600i64 {
+            let capture = T0 + i * 100_000_000;
+            let late = if (200..250).contains(&i) {
+                900_000_000
+            } else {
+                30_000_000
+            };
+            let s = t.stamp(Some(capture), capture + late);
+            worst = worst.max((s.capture_time_ns - capture).abs());
+            assert!(s.capture_time_ns > last);
+            assert!(s.capture_time_ns <= capture + late, "never after arrival");
+            last = s.capture_time_ns;
+        }
+        assert!(worst <= 2_500_000, "moved by {worst} ns");
+    }
+
+    #[test]
     fn drift_correction_follows_the_window_minimum() {
         let mut d = DriftTracker::default();
         // First window: minimum delay 30 ms.
@@ -908,8 +947,11 @@ mod tests {
         assert_eq!(d.observe(T0 + S, T0 + S + 30_000_000), 0);
         // Second window opens (reference fixed at 30 ms), minimum 35 ms.
         assert_eq!(d.observe(T0 + 6 * S, T0 + 6 * S + 35_000_000), 0);
-        // Third window opens: correction = 35 - 30 ms.
-        assert_eq!(d.observe(T0 + 12 * S, T0 + 12 * S + 50_000_000), 5_000_000);
+        // Third window opens: the correction moves toward 35 - 30 ms, at most 2.5 ms per
+        // window (500 ppm).
+        assert_eq!(d.observe(T0 + 12 * S, T0 + 12 * S + 35_000_000), 2_500_000);
+        // Fourth window opens: there.
+        assert_eq!(d.observe(T0 + 18 * S, T0 + 18 * S + 50_000_000), 5_000_000);
     }
 
     #[test]
