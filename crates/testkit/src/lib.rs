@@ -21,6 +21,7 @@
 //! under `<repo>/target/visualpath-test-logs/`, so no pipe can fill up and block a child).
 //! Linux only (`/proc`, signals through the `kill` command).
 
+pub mod bench;
 mod media;
 mod server;
 

@@ -27,20 +27,14 @@
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use visualpath_sdk::core::{BBox, ObservationData, Timing};
 use visualpath_sdk::{Name, Observation, Record, Track, Values};
 use visualpath_sink_osc::OscConfig;
 use visualpath_sink_osc::encode::{Datagrams, Encoder, Format, Layout, ntp_timetag, timetag_ns};
 use visualpath_sinks::{QueueOverflow, SinkSettings};
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64
-}
+use visualpath_testkit::bench::now_ns;
 
 fn record(seq: u64) -> Record {
     let tracks = (0..5u32)

@@ -25,34 +25,18 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use visualpath_sdk::core::{Event, EventPhase, HumanDuration, Name, Values};
+use visualpath_sdk::core::{HumanDuration, Name, Values};
 use visualpath_sdk::{Record, Sink};
 use visualpath_sink_redis::{RedisConfig, xadd};
 use visualpath_sinks::{QueueConfig, QueueOverflow, SinkSettings};
 use visualpath_testkit::Server;
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64
-}
+use visualpath_testkit::bench::{Stamped, now_ns};
 
 fn event(source: &'static str, seq: u64) -> Record {
-    Record::Event(Arc::new(Event {
-        id: seq,
-        rule: Name::from_static("intrusion"),
-        source: Name::from_static(source),
-        phase: EventPhase::Start,
-        seq,
-        capture_time_ns: now_ns(),
-        since_ns: 0,
-        until_ns: None,
-        values: Values::new().with("count", 3.0).with("score", 0.87),
-        clip: Default::default(),
-    }))
+    let values = Values::new().with("count", 3.0).with("score", 0.87);
+    visualpath_testkit::bench::event("intrusion", source, seq, now_ns(), 0, values)
 }
 
 type Reply = Option<Vec<(String, Vec<(String, Vec<String>)>)>>;
@@ -121,48 +105,6 @@ fn at_time(mut r: Record, t: i64) -> Record {
         Arc::get_mut(e).unwrap().capture_time_ns = t;
     }
     r
-}
-
-/// A record's JSON, encoded once, and where its time stamp is (every occurrence of the
-/// placeholder time's digits: `capture_time_ns` and the clip's `end_ns`), so that a time
-/// of the same width can be written in place before it is sent.
-struct Stamped {
-    text: String,
-    at: Vec<usize>,
-    width: usize,
-}
-
-impl Stamped {
-    fn new(record: &Record, placeholder: i64) -> Self {
-        let text = serde_json::to_string(record).unwrap();
-        let p = placeholder.to_string();
-        let at: Vec<usize> = text.match_indices(&p).map(|(i, _)| i).collect();
-        assert!(!at.is_empty(), "no {p} in {text}");
-        Self {
-            text,
-            at,
-            width: p.len(),
-        }
-    }
-
-    /// Writes `t` (as many digits as the placeholder) over the placeholder.
-    fn stamp(&mut self, t: i64) {
-        let mut digits = [b'0'; 24];
-        let mut v = t;
-        for d in digits[..self.width].iter_mut().rev() {
-            *d = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        assert!(
-            v == 0 && digits[0] != b'0',
-            "{t} is not {} digits",
-            self.width
-        );
-        let d = std::str::from_utf8(&digits[..self.width]).unwrap();
-        for &i in &self.at {
-            self.text.replace_range(i..i + self.width, d);
-        }
-    }
 }
 
 /// Who appends.

@@ -8,12 +8,11 @@
 #[path = "../tests/common/receiver.rs"]
 mod receiver;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use receiver::{Receiver, Reply};
 use visualpath_sdk::Record;
-use visualpath_sdk::core::{Event, EventPhase, Name, Values};
+use visualpath_sdk::core::{Name, Values};
 use visualpath_sink_webhook::WebhookConfig;
 use visualpath_sinks::{QueueOverflow, SinkSettings};
 
@@ -21,18 +20,7 @@ fn event(i: u64, at_ns: i64) -> Record {
     let values = Values::new()
         .with("motion.score", 0.0467)
         .with("count(detect,person)", 3.0);
-    Record::Event(Arc::new(Event {
-        id: i,
-        rule: Name::from_static("busy"),
-        source: Name::from_static("plaza"),
-        phase: EventPhase::Start,
-        seq: i,
-        capture_time_ns: at_ns,
-        since_ns: at_ns,
-        until_ns: None,
-        values,
-        clip: Default::default(),
-    }))
+    visualpath_testkit::bench::event("busy", "plaza", i, at_ns, at_ns, values)
 }
 
 fn pct(sorted: &[u64], q: f64) -> f64 {

@@ -16,33 +16,22 @@
 //! for the paced runs; compare those ratios across machines, not absolute numbers.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tungstenite::{Message, Utf8Bytes};
-use visualpath_sdk::core::{Event, EventPhase, Name, Values};
+use visualpath_sdk::core::{Name, Values};
 use visualpath_sdk::{Record, Sink};
 use visualpath_sink_ws::{WsConfig, WsSink};
 use visualpath_sinks::SinkSettings;
+use visualpath_testkit::bench::Stamped;
 
 fn event(i: u64, at_ns: i64) -> Record {
     let values = Values::new()
         .with("motion.score", 0.0467)
         .with("count(detect,person)", 3.0);
-    Record::Event(Arc::new(Event {
-        id: i,
-        rule: Name::from_static("busy"),
-        source: Name::from_static("plaza"),
-        phase: EventPhase::Start,
-        seq: i,
-        capture_time_ns: at_ns,
-        since_ns: at_ns,
-        until_ns: None,
-        values,
-        clip: Default::default(),
-    }))
+    visualpath_testkit::bench::event("busy", "plaza", i, at_ns, at_ns, values)
 }
 
 fn pct(sorted: &[u64], q: f64) -> f64 {
@@ -57,48 +46,6 @@ const CLOCK_BASE: u64 = 1_000_000_000_000_000;
 /// The bench's clock (writers and clients): [`CLOCK_BASE`] + ns since `epoch`.
 fn clock(epoch: Instant) -> u64 {
     CLOCK_BASE + epoch.elapsed().as_nanos() as u64
-}
-
-/// A record's JSON, encoded once, and where its time stamp is (every occurrence of the
-/// placeholder time's digits: `capture_time_ns`, `since_ns` and the clip's ends), so that
-/// a time of the same width can be written in place before it is sent.
-struct Stamped {
-    text: String,
-    at: Vec<usize>,
-    width: usize,
-}
-
-impl Stamped {
-    fn new(record: &Record, placeholder: u64) -> Self {
-        let text = serde_json::to_string(record).unwrap();
-        let p = placeholder.to_string();
-        let at: Vec<usize> = text.match_indices(&p).map(|(i, _)| i).collect();
-        assert!(!at.is_empty(), "no {p} in {text}");
-        Self {
-            text,
-            at,
-            width: p.len(),
-        }
-    }
-
-    /// Writes `t` (as many digits as the placeholder) over the placeholder.
-    fn stamp(&mut self, t: u64) {
-        let mut digits = [b'0'; 24];
-        let mut v = t;
-        for d in digits[..self.width].iter_mut().rev() {
-            *d = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        assert!(
-            v == 0 && digits[0] != b'0',
-            "{t} is not {} digits",
-            self.width
-        );
-        let d = std::str::from_utf8(&digits[..self.width]).unwrap();
-        for &i in &self.at {
-            self.text.replace_range(i..i + self.width, d);
-        }
-    }
 }
 
 /// Who writes to the clients.
@@ -189,12 +136,12 @@ fn run(via: Via, clients: usize, n: u64, rate: Option<f64>) -> (f64, f64, f64, f
             let readers = readers(addr, clients, n, epoch);
             let mut sockets = acceptor.join().unwrap();
             let mut texts: Vec<Stamped> = (0..n)
-                .map(|i| Stamped::new(&event(i, CLOCK_BASE as i64), CLOCK_BASE))
+                .map(|i| Stamped::new(&event(i, CLOCK_BASE as i64), CLOCK_BASE as i64))
                 .collect();
             // The same text as the sink sends, once stamped.
             let t = clock(epoch);
-            let mut probe = Stamped::new(&event(7, CLOCK_BASE as i64), CLOCK_BASE);
-            probe.stamp(t);
+            let mut probe = Stamped::new(&event(7, CLOCK_BASE as i64), CLOCK_BASE as i64);
+            probe.stamp(t as i64);
             assert_eq!(
                 probe.text,
                 serde_json::to_string(&event(7, t as i64)).unwrap()
@@ -206,7 +153,7 @@ fn run(via: Via, clients: usize, n: u64, rate: Option<f64>) -> (f64, f64, f64, f
                 let start = Instant::now();
                 for (i, t) in (0..n).zip(texts.iter_mut()) {
                     pace(start, i, rate);
-                    t.stamp(clock(epoch));
+                    t.stamp(clock(epoch) as i64);
                     ws.send(Message::Text(std::mem::take(&mut t.text).into()))
                         .unwrap();
                 }
@@ -227,7 +174,7 @@ fn run(via: Via, clients: usize, n: u64, rate: Option<f64>) -> (f64, f64, f64, f
                 let start = Instant::now();
                 for (i, t) in (0..n).zip(texts.iter_mut()) {
                     pace(start, i, rate);
-                    t.stamp(clock(epoch));
+                    t.stamp(clock(epoch) as i64);
                     let text = Utf8Bytes::from(std::mem::take(&mut t.text));
                     for tx in &senders {
                         tx.send(text.clone()).unwrap();
