@@ -22,6 +22,8 @@ packages=(
   # integration tests: brokers and a real RTSP server (started by the tests on free ports)
   mosquitto mosquitto-clients redis-server python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # the farm page's browser test: headless Chromium
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -47,6 +49,9 @@ scripts/fetch-onnxruntime.sh
 
 echo "== Python reference tools (onnxruntime, OpenCV) for the comparison tests"
 scripts/python-tools.sh >/dev/null || echo "setup: no Python tools virtualenv; the Python parity test will skip"
+
+echo "== ComfyUI 0.3.75 on CPU for the render farm's tests (PyPI only, ~4.3 GB download, ~7.5 GB on disk)"
+scripts/comfyui.sh >/dev/null || echo "setup: no ComfyUI install; the render farm's integration tests will skip"
 
 echo "== release build"
 cargo build --release -p visualpath

@@ -130,6 +130,21 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
         &["visualpath-runtime", "visualpath-pipeline"],
         "components depend on the SDK, not on the runtime",
     ),
+    (
+        "visualpath-farm",
+        HEAVY,
+        "the render farm's core (workflows, validation, scheduler, health) is pure",
+    ),
+    (
+        "visualpath-farm-store",
+        &["tokio", "axum", "hyper", "visualpath-comfy"],
+        "the store is SQLite only: no async runtime, no network",
+    ),
+    (
+        "visualpath-comfy",
+        &["tokio", "axum", "rusqlite", "visualpath-farm-store"],
+        "the ComfyUI client is a blocking client with no storage",
+    ),
 ];
 
 /// Every violation as a line of text.

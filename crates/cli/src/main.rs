@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_models;
+mod farm;
 mod inspect;
 mod models;
 mod rules;
@@ -66,6 +67,9 @@ enum Command {
     /// Built-in models: list, info, fetch.
     #[command(subcommand)]
     Models(models::ModelsCmd),
+    /// Render farm: a durable job queue for ComfyUI servers (serve, submit, status, cancel, backends).
+    #[command(subcommand)]
+    Farm(farm::FarmCmd),
 }
 
 /// The checkout this executable was built in (for scripts/ and tools/).
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Command::Test { files } => rules::test(&files),
         Command::Bench(args) => bench::bench(args),
         Command::Models(cmd) => models::models(cmd),
+        Command::Farm(cmd) => farm::farm(cmd),
     };
     match result {
         Ok(code) => code,

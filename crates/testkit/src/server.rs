@@ -28,6 +28,15 @@
 //!   [`Server::resume`] sends SIGCONT and everything continues where it stopped.
 //! * Missing programs or Python modules are skips: the constructors return `None` after a
 //!   `SKIP:` line. Prerequisites are probed once per process.
+//! * ComfyUI ([`Server::comfyui`]) is the exception to the 10 s rule: it takes 7-10 s to
+//!   start on an idle 2-core machine, so its (re)starts may take `COMFYUI_READY_TIMEOUT` (90 s,
+//!   see [`Server::ready_timeout`]). Each instance gets a fresh base directory of its own
+//!   (`--base-directory`, [`Server::data_dir`]) next to its log, kept across restarts and
+//!   removed on drop like the log; ComfyUI wipes its temp dir at startup, so instances must
+//!   never share one. ComfyUI has no `--parent-pid` option: a small `sh` watchdog started
+//!   next to it SIGKILLs it when the test process goes away, so a server held in a `static`
+//!   (never dropped) does not outlive the test binary; leftovers of dead test processes
+//!   (logs, base directories) are swept when the next ComfyUI server starts.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
@@ -41,6 +50,10 @@ use std::time::{Duration, Instant};
 
 /// How long a (re)start may take before it counts as failed.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a (re)start of ComfyUI may take before it counts as failed: it imports torch
+/// and scans its nodes (7-10 s idle, much more on a loaded machine).
+pub const COMFYUI_READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Debian's Python, the one with GStreamer's introspection bindings (`gi`).
 const SYSTEM_PYTHON: &str = "/usr/bin/python3";
@@ -56,6 +69,8 @@ pub enum ServerKind {
     Mosquitto,
     /// The redis server.
     Redis,
+    /// A real ComfyUI (0.3.75, CPU only) from `scripts/comfyui.sh`.
+    ComfyUi,
 }
 
 impl ServerKind {
@@ -66,6 +81,7 @@ impl ServerKind {
             ServerKind::Mjpeg => "mjpeg",
             ServerKind::Mosquitto => "mosquitto",
             ServerKind::Redis => "redis",
+            ServerKind::ComfyUi => "comfyui",
         }
     }
 }
@@ -89,6 +105,10 @@ enum Spec {
     Redis {
         program: PathBuf,
     },
+    ComfyUi {
+        /// The install: holds `venv/bin/python` and `comfyui/main.py`.
+        home: PathBuf,
+    },
 }
 
 impl Spec {
@@ -98,6 +118,7 @@ impl Spec {
             Spec::Mjpeg { .. } => ServerKind::Mjpeg,
             Spec::Mosquitto { .. } => ServerKind::Mosquitto,
             Spec::Redis { .. } => ServerKind::Redis,
+            Spec::ComfyUi { .. } => ServerKind::ComfyUi,
         }
     }
 }
@@ -116,6 +137,10 @@ pub struct Server {
     conf: Option<PathBuf>,
     paused: AtomicBool,
     ready_after: Duration,
+    /// ComfyUI's `--base-directory` (input, output, temp, user, custom_nodes).
+    data_dir: Option<PathBuf>,
+    /// ComfyUI's watchdog: kills the server when the test process is gone.
+    watchdog: Option<Child>,
 }
 
 /// Why a spawn did not become ready.
@@ -222,14 +247,39 @@ impl Server {
         Some(Self::start(Spec::Redis { program }))
     }
 
+    /// A real ComfyUI at `http://127.0.0.1:PORT`: `venv/bin/python comfyui/main.py --cpu
+    /// --listen 127.0.0.1 --port PORT --base-directory <fresh dir> --disable-api-nodes
+    /// --database-url sqlite:///<fresh dir>/user/comfyui.db`, ready when `GET
+    /// /api/system_stats` answers 200 and its log announces the port.
+    ///
+    /// The install is the one `scripts/comfyui.sh --check` names ($VISUALPATH_COMFYUI_HOME,
+    /// default `~/.cache/visualpath/comfyui`). The base directory ([`Server::data_dir`])
+    /// starts with an empty `user/` and a `custom_nodes/` holding only the install's
+    /// bundled `websocket_image_save.py` (the `SaveImageWebsocket` node every stock
+    /// ComfyUI has). `None` after a `SKIP:` line when ComfyUI is not installed.
+    ///
+    /// # Panics
+    /// If the server does not become ready within [`Server::ready_timeout`] (90 s).
+    pub fn comfyui() -> Option<Server> {
+        match comfyui_home() {
+            Ok(home) => Some(Self::start(Spec::ComfyUi {
+                home: home.to_path_buf(),
+            })),
+            Err(why) => {
+                crate::skip("ComfyUI test server", why);
+                None
+            }
+        }
+    }
+
     /// Which program this is.
     pub fn kind(&self) -> ServerKind {
         self.spec.kind()
     }
 
     /// The URL clients use: `rtsp://127.0.0.1:PORT/cam`,
-    /// `http://127.0.0.1:PORT/stream.mjpg`, `mqtt://127.0.0.1:PORT` or
-    /// `redis://127.0.0.1:PORT`. Unchanged by restarts.
+    /// `http://127.0.0.1:PORT/stream.mjpg`, `mqtt://127.0.0.1:PORT`,
+    /// `redis://127.0.0.1:PORT` or `http://127.0.0.1:PORT` (ComfyUI). Unchanged by restarts.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -259,6 +309,21 @@ impl Server {
         self.ready_after
     }
 
+    /// ComfyUI's `--base-directory` (with `input/`, `output/`, `temp/`, `user/`,
+    /// `custom_nodes/`), the same across restarts; `None` for the other kinds.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
+    /// How long a start or restart of this kind may take: [`READY_TIMEOUT`], or
+    /// `COMFYUI_READY_TIMEOUT` (90 s) for ComfyUI.
+    pub fn ready_timeout(&self) -> Duration {
+        match self.kind() {
+            ServerKind::ComfyUi => COMFYUI_READY_TIMEOUT,
+            _ => READY_TIMEOUT,
+        }
+    }
+
     /// The child's log file (stdout and stderr of every start, appended).
     pub fn log_path(&self) -> &Path {
         &self.log
@@ -276,39 +341,53 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.stop_watchdog();
         self.paused.store(false, Ordering::SeqCst);
     }
 
+    fn stop_watchdog(&mut self) {
+        if let Some(mut dog) = self.watchdog.take() {
+            let _ = dog.kill();
+            let _ = dog.wait();
+        }
+    }
+
     /// Asks the child to stop with SIGTERM (resuming it first if paused) and waits up to
-    /// [`READY_TIMEOUT`] for it to exit: its exit status, or `None` if it had to be killed
-    /// (or was not running).
+    /// [`Server::ready_timeout`] for it to exit: its exit status, or `None` if it had to be
+    /// killed (or was not running).
     pub fn terminate(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
         signal(child.id(), "TERM");
         if self.paused.swap(false, Ordering::SeqCst) {
             signal(child.id(), "CONT");
         }
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let deadline = Instant::now() + self.ready_timeout();
+        let mut status = None;
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
+            if let Ok(Some(s)) = child.try_wait() {
+                status = Some(s);
+                break;
             }
             thread::sleep(Duration::from_millis(10));
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.stop_watchdog();
+        status
     }
 
     /// Starts the server again on the SAME port (killing the current child first, if
     /// any) and waits until it is ready; while the port is still held (e.g. by a process
-    /// that has not quite gone), retries for up to [`READY_TIMEOUT`].
+    /// that has not quite gone), retries for up to [`Server::ready_timeout`]. ComfyUI keeps
+    /// its base directory (outputs survive; its temp dir is wiped by ComfyUI itself).
     ///
     /// # Panics
-    /// If the server is not ready again within [`READY_TIMEOUT`].
+    /// If the server is not ready again within [`Server::ready_timeout`].
     pub fn restart(&mut self) {
         self.kill();
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let deadline = Instant::now() + self.ready_timeout();
         loop {
             match self.spawn_and_wait() {
                 Ok(()) => return,
@@ -370,6 +449,9 @@ impl Server {
         if let Err(e) = fs::create_dir_all(&logs) {
             panic!("Server: cannot create {} ({e})", logs.display());
         }
+        if kind == ServerKind::ComfyUi {
+            sweep_dead_leftovers(&logs, kind.name());
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -381,6 +463,7 @@ impl Server {
                 url: match kind {
                     ServerKind::Mosquitto => format!("mqtt://127.0.0.1:{port}"),
                     ServerKind::Redis => format!("redis://127.0.0.1:{port}"),
+                    ServerKind::ComfyUi => format!("http://127.0.0.1:{port}"),
                     _ => String::new(), // from the READY line
                 },
                 child: None,
@@ -388,8 +471,16 @@ impl Server {
                 conf: (kind == ServerKind::Mosquitto).then(|| logs.join(format!("{name}.conf"))),
                 paused: AtomicBool::new(false),
                 ready_after: Duration::ZERO,
+                data_dir: (kind == ServerKind::ComfyUi).then(|| logs.join(format!("{name}.d"))),
+                watchdog: None,
             };
             let _ = fs::remove_file(&server.log);
+            if let Err(e) = server.prepare_data_dir() {
+                panic!(
+                    "Server::start: cannot prepare the {} base directory ({e})",
+                    kind.name()
+                );
+            }
             match server.spawn_and_wait() {
                 Ok(()) => return server,
                 // Dropping `server` removes its log and configuration.
@@ -397,6 +488,24 @@ impl Server {
                 Err(e) => panic!("{}", server.describe_failure("start", &e)),
             }
         }
+    }
+
+    /// Creates ComfyUI's fresh base directory (removing a stale one of the same name):
+    /// `custom_nodes/` with the install's `websocket_image_save.py`, and `user/`.
+    fn prepare_data_dir(&self) -> std::io::Result<()> {
+        let (Some(dir), Spec::ComfyUi { home }) = (&self.data_dir, &self.spec) else {
+            return Ok(());
+        };
+        if dir.exists() {
+            fs::remove_dir_all(dir)?;
+        }
+        fs::create_dir_all(dir.join("custom_nodes"))?;
+        fs::create_dir_all(dir.join("user"))?;
+        let node = home.join("comfyui/custom_nodes/websocket_image_save.py");
+        if node.is_file() {
+            fs::copy(&node, dir.join("custom_nodes/websocket_image_save.py"))?;
+        }
+        Ok(())
     }
 
     fn command(&self) -> Command {
@@ -444,7 +553,52 @@ impl Server {
                     .arg(self.log.parent().unwrap_or(Path::new(".")));
                 c
             }
+            Spec::ComfyUi { home } => {
+                let base = self.data_dir.as_deref().unwrap_or(Path::new("."));
+                let mut c = Command::new(home.join("venv/bin/python"));
+                c.arg(home.join("comfyui/main.py"))
+                    .args(["--cpu", "--listen", "127.0.0.1", "--port", &port])
+                    .arg("--base-directory")
+                    .arg(base)
+                    .arg("--disable-api-nodes")
+                    // Its default database lives in the install (shared, and its `user/`
+                    // does not exist there): give each instance its own.
+                    .arg("--database-url")
+                    .arg(format!(
+                        "sqlite:///{}",
+                        base.join("user/comfyui.db").display()
+                    ))
+                    .current_dir(base)
+                    // Unbuffered, so the log shows the "To see the GUI" line at once.
+                    .env("PYTHONUNBUFFERED", "1")
+                    .env_remove("PYTHONPATH")
+                    .env_remove("PYTHONHOME");
+                c
+            }
         }
+    }
+
+    /// For ComfyUI: a `sh` loop that SIGKILLs the child once the test process is gone
+    /// and exits by itself when the child is (ComfyUI has no `--parent-pid` option).
+    fn start_watchdog(&mut self) {
+        let Some(child) = self.child.as_ref() else {
+            return;
+        };
+        if self.kind() != ServerKind::ComfyUi {
+            return;
+        }
+        let script = "while kill -0 \"$2\" 2>/dev/null; do \
+                        kill -0 \"$1\" 2>/dev/null || { kill -9 \"$2\"; exit 0; }; \
+                        sleep 0.5; done";
+        self.watchdog = Command::new("sh")
+            .args(["-c", script, "watchdog"])
+            .arg(std::process::id().to_string())
+            .arg(child.id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
     }
 
     /// Spawns the child on `self.port` and waits until it is ready.
@@ -482,12 +636,14 @@ impl Server {
             .spawn()
             .map_err(StartError::Spawn)?;
         self.child = Some(child);
+        self.start_watchdog();
         self.paused.store(false, Ordering::SeqCst);
-        let deadline = started + READY_TIMEOUT;
+        let deadline = started + self.ready_timeout();
         loop {
             let child = self.child.as_mut().expect("just spawned");
             if let Ok(Some(status)) = child.try_wait() {
                 self.child = None;
+                self.stop_watchdog();
                 let text = read_from(&self.log, offset).to_lowercase();
                 let in_use = text.contains("in use") || text.contains("cannot listen");
                 return Err(StartError::Exited { status, in_use });
@@ -522,13 +678,21 @@ impl Server {
             ServerKind::Redis => {
                 (log.contains("Ready to accept connections") && redis_ping(addr)).then(String::new)
             }
+            // The log line proves the answer comes from OUR child.
+            ServerKind::ComfyUi => (log.contains(&format!(
+                "To see the GUI go to: http://127.0.0.1:{}",
+                self.port
+            )) && http_get_ok(addr, "/api/system_stats"))
+            .then(String::new),
         }
     }
 
     fn describe_failure(&self, what: &str, e: &StartError) -> String {
         let why = match e {
             StartError::Exited { status, .. } => format!("exited ({status}) before it was ready"),
-            StartError::Timeout => format!("was not ready within {} s", READY_TIMEOUT.as_secs()),
+            StartError::Timeout => {
+                format!("was not ready within {} s", self.ready_timeout().as_secs())
+            }
             StartError::Spawn(e) => format!("could not be started ({e})"),
         };
         format!(
@@ -552,6 +716,9 @@ impl Drop for Server {
         }
         if !thread::panicking() && !self.log.as_os_str().is_empty() {
             let _ = fs::remove_file(&self.log);
+            if let Some(dir) = &self.data_dir {
+                let _ = fs::remove_dir_all(dir);
+            }
         }
     }
 }
@@ -608,6 +775,96 @@ fn redis_ping(addr: SocketAddr) -> bool {
     }
     let mut buf = [0u8; 7];
     s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// `GET path` over HTTP/1.0 answered with status 200 within two seconds.
+fn http_get_ok(addr: SocketAddr, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if s.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok()
+        && (head.starts_with(b"HTTP/1.0 200") || head.starts_with(b"HTTP/1.1 200"))
+}
+
+/// The ComfyUI install (holding `venv/bin/python` and `comfyui/main.py`), found once per
+/// process with `<repo>/scripts/comfyui.sh --check` (which honours
+/// `$VISUALPATH_COMFYUI_HOME`), or why there is none.
+fn comfyui_home() -> Result<&'static Path, &'static str> {
+    static HOME: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let hint = "run scripts/comfyui.sh to install ComfyUI 0.3.75 for CPU from PyPI \
+                    (about 4.3 GB download, 10 GB free disk needed)";
+        let script = crate::repo_root().join("scripts/comfyui.sh");
+        let found = if script.is_file() {
+            Command::new("bash")
+                .arg(&script)
+                .arg("--check")
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        } else {
+            std::env::var_os("VISUALPATH_COMFYUI_HOME")
+                .map(PathBuf::from)
+                .filter(|h| h.join(".complete").is_file())
+        };
+        match found {
+            Some(home)
+                if home.join("venv/bin/python").is_file()
+                    && home.join("comfyui/main.py").is_file() =>
+            {
+                Ok(home)
+            }
+            Some(home) => Err(format!(
+                "the ComfyUI install at {} lacks venv/bin/python or comfyui/main.py; {hint}",
+                home.display()
+            )),
+            None => Err(format!("ComfyUI is not installed; {hint}")),
+        }
+    })
+    .as_ref()
+    .map(PathBuf::as_path)
+    .map_err(String::as_str)
+}
+
+/// Removes `<kind>-<port>-<pid>.log` files and `.d` directories under `logs` left by test
+/// processes that no longer exist (a server in a `static` is never dropped).
+fn sweep_dead_leftovers(logs: &Path, kind: &str) {
+    let Ok(entries) = fs::read_dir(logs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(kind).and_then(|r| r.strip_prefix('-')) else {
+            continue;
+        };
+        let stem = rest
+            .strip_suffix(".log")
+            .or_else(|| rest.strip_suffix(".d"));
+        let pid = stem
+            .and_then(|s| s.split('-').nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let Some(pid) = pid else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+    }
 }
 
 /// Why the RTSP server cannot run here, checked once per process.
