@@ -827,10 +827,11 @@ impl Farm {
                     let capable = capable_backends(&st, row.as_ref());
                     if attempts > a.job.max_retries {
                         store.fail(id, &format!("{msg} (no retries left)"), now)?;
-                    } else if !capable.is_empty() && capable.is_subset(&excluded) {
-                        store.fail(id, &format!("{msg} (failed on every capable backend)"), now)?;
                     } else {
-                        store.requeue(id, Some(&a.backend), Some(&msg))?;
+                        // Exclude the backend, unless that leaves the job nowhere to run: a
+                        // one-backend farm retries on the same backend once it is back.
+                        let exclude = (!capable.is_subset(&excluded)).then_some(a.backend.as_str());
+                        store.requeue(id, exclude, Some(&msg))?;
                         if let Some(row) = store.job(id)? {
                             st.queued_at.insert(id, Instant::now());
                             st.sched.enqueue(queued_job(&row));

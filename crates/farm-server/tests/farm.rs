@@ -415,3 +415,29 @@ fn a_sweep_is_a_batch_of_jobs() {
     assert_eq!(b[0].counts.get(&JobState::Succeeded), Some(&4));
     farm.shutdown();
 }
+
+#[test]
+fn a_one_backend_farm_retries_after_the_backend_restarts() {
+    let Some(mut server) = comfy("a_one_backend_farm_retries_after_the_backend_restarts") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let farm = Farm::start(config(dir.path())).unwrap();
+    add(&farm, "only", &server, 1);
+    wait_ready(&farm, &["only"]);
+    let id = submit(&farm, &sub(slow(3, "farm/only")));
+    wait_job(&farm, id, "running", |j| {
+        j.state == JobState::Running && j.progress.is_some()
+    });
+    server.kill();
+    // Lost, queued again (not failed: no other backend could take it), not excluded.
+    let q = wait_job(&farm, id, "queued again", |j| j.state != JobState::Running);
+    assert_eq!(q.state, JobState::Queued, "{q:?}");
+    assert!(q.waiting.is_some(), "says why it waits: {q:?}");
+    server.restart();
+    let j = done(&farm, id);
+    assert_eq!((j.state, j.attempts), (JobState::Succeeded, 2), "{j:?}");
+    let detail = farm.job_detail(id).unwrap().unwrap().detail.unwrap();
+    assert!(detail.excluded.is_empty(), "{detail:?}");
+    farm.shutdown();
+}
