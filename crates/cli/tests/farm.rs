@@ -22,7 +22,26 @@ fn farm(url: &str, args: &[&str]) -> std::process::Output {
         .expect("run visualpath")
 }
 
+/// `visualpath farm serve` as a child process, killed on drop.
 struct Serve(Child);
+
+impl Serve {
+    fn start(port: u16, data: &std::path::Path, extra: &[&str]) -> Serve {
+        Serve(
+            Command::new(env!("CARGO_BIN_EXE_visualpath"))
+                .args(["farm", "serve", "--bind", &format!("127.0.0.1:{port}")])
+                .arg("--data")
+                .arg(data)
+                .args(extra)
+                .env("VISUALPATH_LOG", "error")
+                .env_remove("VISUALPATH_FARM_TOKEN")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
 
 impl Drop for Serve {
     fn drop(&mut self) {
@@ -41,24 +60,8 @@ fn serve_submit_status_cancel_and_backends() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let data = dir.path().join("data");
-    let mut serve = Serve(
-        Command::new(env!("CARGO_BIN_EXE_visualpath"))
-            .args(["farm", "serve", "--bind", &format!("127.0.0.1:{port}")])
-            .arg("--data")
-            .arg(&data)
-            .args([
-                "--backend",
-                &format!("b1={}", comfy.url()),
-                "--poll-ms",
-                "200",
-            ])
-            .env("VISUALPATH_LOG", "error")
-            .env_remove("VISUALPATH_FARM_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let backend = format!("b1={}", comfy.url());
+    let mut serve = Serve::start(port, &data, &["--backend", &backend, "--poll-ms", "200"]);
 
     // Wait until the backend is healthy, as `farm backends` shows it.
     let t0 = Instant::now();
@@ -195,18 +198,7 @@ fn serve_submit_status_cancel_and_backends() {
 
     // The farm keeps its jobs across a restart of `farm serve`.
     drop(serve);
-    serve = Serve(
-        Command::new(env!("CARGO_BIN_EXE_visualpath"))
-            .args(["farm", "serve", "--bind", &format!("127.0.0.1:{port}")])
-            .arg("--data")
-            .arg(&data)
-            .env("VISUALPATH_LOG", "error")
-            .env_remove("VISUALPATH_FARM_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    serve = Serve::start(port, &data, &[]);
     let t0 = Instant::now();
     loop {
         let o = farm(&url, &["status"]);

@@ -28,9 +28,10 @@ fn tiny(i: usize) -> Value {
     })
 }
 
-fn slow() -> Value {
+/// A different colour each round: ComfyUI caches node outputs of identical inputs.
+fn slow(round: usize) -> Value {
     json!({
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 2, "color": 0}},
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 2, "color": round}},
         "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 31, "sigma": 10.0}},
         "3": {"class_type": "ImageBlur", "inputs": {"image": ["2", 0], "blur_radius": 31, "sigma": 10.0}},
         "4": {"class_type": "ImageBlur", "inputs": {"image": ["3", 0], "blur_radius": 31, "sigma": 10.0}},
@@ -192,15 +193,17 @@ fn failover(rounds: usize) {
     };
     for mode in ["killed", "frozen"] {
         let mut times = Vec::new();
-        for _ in 0..rounds {
+        for round in 0..rounds {
             let dir = tempfile::tempdir().unwrap();
             let farm = farm_with(dir.path(), &[("a", &a)]);
-            let id = submit(&farm, slow());
+            let id = submit(&farm, slow(round + if mode == "killed" { 0 } else { 100 }));
+            let t0 = Instant::now();
             loop {
                 let j = farm.job(id).unwrap().unwrap();
                 if j.state == JobState::Running && j.progress.is_some() {
                     break;
                 }
+                assert!(t0.elapsed() < Duration::from_secs(60), "never ran: {j:?}");
                 std::thread::sleep(Duration::from_millis(5));
             }
             farm.add_backend(&NewBackend {
@@ -245,7 +248,7 @@ fn failover(rounds: usize) {
         }
         times.sort();
         println!(
-            "failover ({mode}): backend {mode} -> job running on another backend: median {:.0?}, min {:.0?}, max {:.0?} over {rounds} rounds (probe every 250 ms, timeout 1 s, down after 2 failures)",
+            "failover ({mode}): backend {mode} -> job running on another backend: median {:.2?}, min {:.2?}, max {:.2?} over {rounds} rounds (probe every 250 ms, timeout 1 s, down after 2 failures)",
             pct(&times, 0.5),
             times[0],
             times[times.len() - 1]

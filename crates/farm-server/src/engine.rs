@@ -145,6 +145,29 @@ pub(crate) struct State {
     freed_at: HashMap<String, Instant>,
     /// When each queued job was queued (for the dispatch overhead).
     queued_at: HashMap<JobId, Instant>,
+    /// Prompts of lost attempts, by backend: a backend that only froze would otherwise run
+    /// them to the end when it comes back, beside the new attempt elsewhere. Its poller
+    /// removes and interrupts them once the backend answers again.
+    pub(crate) orphans: HashMap<String, Vec<String>>,
+}
+
+impl State {
+    /// A job starts running (or is re-attached): its cancel and lost flags.
+    fn track(&mut self, job: JobId, backend: &str) -> (Arc<AtomicBool>, Arc<AtomicBool>) {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicBool::new(false));
+        self.running.insert(
+            job,
+            RunningRt {
+                backend: backend.to_string(),
+                cancel: cancel.clone(),
+                lost: lost.clone(),
+                progress: None,
+                preview: None,
+            },
+        );
+        (cancel, lost)
+    }
 }
 
 pub(crate) struct BackendRt {
@@ -234,6 +257,7 @@ impl Farm {
                     dirty: true,
                     freed_at: HashMap::new(),
                     queued_at: HashMap::new(),
+                    orphans: HashMap::new(),
                 }),
                 wake: Condvar::new(),
                 events,
@@ -809,6 +833,10 @@ impl Farm {
                     let msg = format!("attempt {} on {} {what}: {msg}", a.number, a.backend);
                     finish_attempt(state, Some(&msg))?;
                     if lost {
+                        st.orphans
+                            .entry(a.backend.clone())
+                            .or_default()
+                            .push(a.prompt_id.clone());
                         let changed = st
                             .backends
                             .get_mut(&a.backend)
@@ -908,18 +936,7 @@ impl Farm {
                 return;
             }
         };
-        let cancel = Arc::new(AtomicBool::new(false));
-        let lost = Arc::new(AtomicBool::new(false));
-        st.running.insert(
-            a.job,
-            RunningRt {
-                backend: a.backend.clone(),
-                cancel: cancel.clone(),
-                lost: lost.clone(),
-                progress: None,
-                preview: None,
-            },
-        );
+        let (cancel, lost) = st.track(a.job, &a.backend);
         drop(st);
         let att = Attempt {
             number: job.attempts,
@@ -927,6 +944,7 @@ impl Farm {
             attempt,
             backend: a.backend.clone(),
             prompt_id,
+            probe: client.clone().with_timeout(self.inner.cfg.probe_timeout),
             client: client.with_timeout(self.inner.cfg.request_timeout),
             cancel,
             lost,
@@ -966,18 +984,7 @@ impl Farm {
             return Ok(());
         };
         st.sched.occupy(&attempt.backend);
-        let cancel = Arc::new(AtomicBool::new(false));
-        let lost = Arc::new(AtomicBool::new(false));
-        st.running.insert(
-            job.id,
-            RunningRt {
-                backend: attempt.backend.clone(),
-                cancel: cancel.clone(),
-                lost: lost.clone(),
-                progress: None,
-                preview: None,
-            },
-        );
+        let (cancel, lost) = st.track(job.id, &attempt.backend);
         drop(st);
         let att = Attempt {
             number: job.attempts,
@@ -985,6 +992,7 @@ impl Farm {
             attempt: attempt.id,
             backend: attempt.backend,
             prompt_id: attempt.prompt_id,
+            probe: client.clone().with_timeout(self.inner.cfg.probe_timeout),
             client: client.with_timeout(self.inner.cfg.request_timeout),
             cancel,
             lost,

@@ -42,6 +42,9 @@ pub(crate) struct Attempt {
     /// Also our client id: one WebSocket session per attempt.
     pub(crate) prompt_id: String,
     pub(crate) client: Client,
+    /// The same server with the probe timeout, for "where is our prompt?" checks: a
+    /// frozen backend must not hold the attempt for a whole request timeout.
+    pub(crate) probe: Client,
     pub(crate) cancel: Arc<AtomicBool>,
     pub(crate) lost: Arc<AtomicBool>,
     /// When the job could have started (for the dispatch overhead); None after a restart.
@@ -84,7 +87,7 @@ fn follow(farm: &Farm, a: &Attempt, resume: bool) -> Outcome {
         match where_is(a) {
             Place::Finished(h) => return finish(farm, a, h),
             Place::Queued => {}
-            Place::Gone(why) => return Outcome::Lost(why),
+            Place::Gone(why) | Place::Unreachable(why) => return Outcome::Lost(why),
         }
     } else {
         let extra = json!({ "visualpath": { "job": a.job.id, "attempt": a.number } });
@@ -122,26 +125,29 @@ fn follow(farm: &Farm, a: &Attempt, resume: bool) -> Outcome {
 enum Place {
     Finished(HistoryEntry),
     Queued,
+    /// The backend answers and has no record of the prompt.
     Gone(String),
+    /// The backend did not answer in time.
+    Unreachable(String),
 }
 
 /// Ask the backend where our prompt is.
 fn where_is(a: &Attempt) -> Place {
-    match a.client.history(&a.prompt_id) {
+    match a.probe.history(&a.prompt_id) {
         Ok(Some(h)) if !matches!(h.outcome, ComfyOutcome::Unfinished) => {
             return Place::Finished(h);
         }
         Ok(_) => {}
-        Err(e) => return Place::Gone(e.to_string()),
+        Err(e) => return Place::Unreachable(e.to_string()),
     }
-    match a.client.queue() {
+    match a.probe.queue() {
         Ok(q) => {
             let ours = |i: &visualpath_comfy::QueueItem| i.prompt_id == a.prompt_id;
             if q.running.iter().any(ours) || q.pending.iter().any(ours) {
                 Place::Queued
             } else {
                 // The history is written before the prompt leaves the queue; look once more.
-                match a.client.history(&a.prompt_id) {
+                match a.probe.history(&a.prompt_id) {
                     Ok(Some(h)) if !matches!(h.outcome, ComfyOutcome::Unfinished) => {
                         Place::Finished(h)
                     }
@@ -153,7 +159,7 @@ fn where_is(a: &Attempt) -> Place {
                 }
             }
         }
-        Err(e) => Place::Gone(e.to_string()),
+        Err(e) => Place::Unreachable(e.to_string()),
     }
 }
 
@@ -281,6 +287,9 @@ fn watch(farm: &Farm, a: &Attempt, events: &mut Events) -> Finish {
                             return Finish::Early(Outcome::Cancelled);
                         }
                         Place::Gone(why) => return Finish::Early(Outcome::Lost(why)),
+                        // No answer in time, but the socket is open: a busy or frozen
+                        // backend. Its health probes decide (the `lost` flag above).
+                        Place::Unreachable(_) => {}
                     }
                 }
             }
@@ -291,7 +300,8 @@ fn watch(farm: &Farm, a: &Attempt, events: &mut Events) -> Finish {
                     Place::Gone(_) if cancel_sent.is_some() => {
                         return Finish::Early(Outcome::Cancelled);
                     }
-                    Place::Gone(why) => {
+                    // The socket closed and the backend does not answer: dead.
+                    Place::Gone(why) | Place::Unreachable(why) => {
                         return Finish::Early(Outcome::Lost(format!("{e}; {why}")));
                     }
                     Place::Queued if reconnects < MAX_RECONNECTS => {

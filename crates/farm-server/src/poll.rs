@@ -22,7 +22,12 @@ pub(crate) fn run(farm: Farm, name: String, client: Client, stop: Arc<AtomicBool
     while !stop.load(Ordering::SeqCst) && !farm.stopping() {
         let t0 = Instant::now();
         let stats = probe_client.system_stats();
-        let queue = probe_client.queue();
+        // A backend that did not answer the first request is not asked a second time in
+        // this round (a frozen one would cost two timeouts per probe).
+        let queue = match &stats {
+            Ok(_) => Some(probe_client.queue()),
+            Err(_) => None,
+        };
         let latency_ms = t0.elapsed().as_millis() as u64;
         let usable = {
             let mut st = farm.inner.state.lock();
@@ -30,11 +35,12 @@ pub(crate) fn run(farm: Farm, name: String, client: Client, stop: Arc<AtomicBool
                 return;
             };
             let (probe, remaining) = match (&stats, &queue) {
-                (Ok(_), Ok(q)) => (
+                (Ok(_), Some(Ok(q))) => (
                     Probe::Ok { latency_ms },
                     Some((q.running.len() + q.pending.len()) as u32),
                 ),
-                (Err(e), _) | (_, Err(e)) => (Probe::Failed(e.to_string()), None),
+                (Err(e), _) | (_, Some(Err(e))) => (Probe::Failed(e.to_string()), None),
+                (Ok(_), None) => (Probe::Failed("no answer".into()), None),
             };
             if let Ok(s) = stats {
                 b.stats = Some(s);
@@ -50,6 +56,9 @@ pub(crate) fn run(farm: Farm, name: String, client: Client, stop: Arc<AtomicBool
             }
             usable
         };
+        if usable {
+            stop_orphans(&farm, &name, &probe_client);
+        }
         let due = catalog_at.is_none_or(|t| t.elapsed() >= cfg.catalog_refresh);
         if usable && due {
             match slow_client
@@ -84,6 +93,31 @@ pub(crate) fn run(farm: Farm, name: String, client: Client, stop: Arc<AtomicBool
         while Instant::now() < until && !stop.load(Ordering::SeqCst) && !farm.stopping() {
             thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// Remove and interrupt the prompts of attempts that were given up on this backend (it
+/// froze, they went elsewhere); kept for the next round when the backend does not answer.
+fn stop_orphans(farm: &Farm, name: &str, client: &Client) {
+    let orphans = farm.inner.state.lock().orphans.remove(name);
+    let mut left = Vec::new();
+    for prompt in orphans.into_iter().flatten() {
+        let done = client
+            .delete_pending(&[&prompt])
+            .and_then(|()| client.interrupt(&prompt));
+        match done {
+            Ok(()) => tracing::info!("backend `{name}`: stopped prompt {prompt} of a lost attempt"),
+            Err(_) => left.push(prompt),
+        }
+    }
+    if !left.is_empty() {
+        farm.inner
+            .state
+            .lock()
+            .orphans
+            .entry(name.to_string())
+            .or_default()
+            .extend(left);
     }
 }
 

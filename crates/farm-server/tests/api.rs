@@ -3,75 +3,13 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use visualpath_farm_server::{Farm, FarmConfig, api};
+
 use visualpath_testkit::Server;
 
+mod common;
+use common::{Service, agent};
+
 const TOKEN: &str = "s3cret-token";
-
-struct Service {
-    base: String,
-    farm: Farm,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Service {
-    fn start() -> Service {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = FarmConfig::new(dir.path());
-        cfg.poll_interval = Duration::from_millis(200);
-        let farm = Farm::start(cfg).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::sync_channel(1);
-        let f = farm.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(l.local_addr().unwrap()).unwrap();
-                api::serve(f, l, Some(TOKEN.into()), async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
-        Service {
-            base: format!("http://{addr}"),
-            farm,
-            stop: Some(tx),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.farm.shutdown();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build(),
-    )
-}
 
 /// (status, JSON body or Null, raw bytes)
 fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value, Vec<u8>) {
@@ -116,7 +54,7 @@ fn rest_and_websocket_with_a_token() {
         );
         return;
     };
-    let svc = Service::start();
+    let svc = Service::start(TOKEN);
     let api = format!("{}/api/farm", svc.base);
 
     // The page needs no token; the API does.

@@ -441,3 +441,46 @@ fn a_one_backend_farm_retries_after_the_backend_restarts() {
     assert!(detail.excluded.is_empty(), "{detail:?}");
     farm.shutdown();
 }
+
+#[test]
+fn a_frozen_backend_fails_over_and_its_prompt_is_stopped_when_it_thaws() {
+    let test = "a_frozen_backend_fails_over_and_its_prompt_is_stopped_when_it_thaws";
+    let (Some(a), Some(b)) = (comfy(test), comfy(test)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let farm = Farm::start(config(dir.path())).unwrap();
+    add(&farm, "a", &a, 1);
+    wait_ready(&farm, &["a"]);
+    let id = submit(&farm, &sub(slow(4, "farm/frozen")));
+    wait_job(&farm, id, "running on a", |j| {
+        j.state == JobState::Running && j.progress.is_some()
+    });
+    let old_prompt = farm.job(id).unwrap().unwrap().prompt_id.unwrap();
+    add(&farm, "b", &b, 1);
+    wait_ready(&farm, &["b"]);
+    // SIGSTOP: the socket stays open, only the health probes notice.
+    a.pause();
+    wait_job(&farm, id, "running on b", |j| {
+        j.backend.as_deref() == Some("b")
+    });
+    a.resume();
+    // Thawed, `a` would finish the old prompt beside the new attempt; the farm stops it.
+    let client = visualpath_comfy::Client::new(a.url()).unwrap();
+    let t0 = Instant::now();
+    loop {
+        let h = client.history(&old_prompt).unwrap();
+        if let Some(h) = h {
+            assert_eq!(h.outcome, visualpath_comfy::Outcome::Interrupted, "{h:?}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the orphaned prompt was never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let j = done(&farm, id);
+    assert_eq!((j.state, j.attempts), (JobState::Succeeded, 2), "{j:?}");
+    farm.shutdown();
+}

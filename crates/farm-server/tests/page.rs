@@ -15,81 +15,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
-use visualpath_farm_server::{Farm, FarmConfig, api};
 use visualpath_testkit::Server;
+
+mod common;
+use common::{Service, agent};
 
 const TOKEN: &str = "page-s3cret";
 /// How long any one condition on the page may take to become true.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-// ---------------------------------------------------------------------------
-// The farm service on a free port (same shape as tests/api.rs)
-// ---------------------------------------------------------------------------
-
-struct Service {
-    base: String,
-    farm: Farm,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Service {
-    fn start() -> Service {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = FarmConfig::new(dir.path());
-        cfg.poll_interval = Duration::from_millis(200);
-        let farm = Farm::start(cfg).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::sync_channel(1);
-        let f = farm.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(l.local_addr().unwrap()).unwrap();
-                api::serve(f, l, Some(TOKEN.into()), async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
-        Service {
-            base: format!("http://{addr}"),
-            farm,
-            stop: Some(tx),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.farm.shutdown();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build(),
-    )
-}
 
 /// GET or POST (with a JSON body) with the token; (status, JSON body or Null).
 fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
@@ -402,7 +335,7 @@ fn farm_page_in_headless_chromium() {
         );
         return;
     };
-    let svc = Service::start();
+    let svc = Service::start(TOKEN);
     let api = format!("{}/api/farm", svc.base);
     let mut b = Browser::launch(&chromium);
 
