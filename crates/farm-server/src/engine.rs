@@ -24,6 +24,9 @@ use visualpath_farm_store::{
 use crate::exec::{self, Attempt, Outcome};
 use crate::view::{BackendView, DeviceView, FarmEvent, JobDetail, JobView, Progress};
 
+/// Dispatch samples kept for [`Farm::take_dispatch_samples`].
+const MAX_DISPATCH_SAMPLES: usize = 100_000;
+
 /// How the orchestrator runs.
 #[derive(Debug, Clone)]
 pub struct FarmConfig {
@@ -315,7 +318,8 @@ impl Farm {
         self.inner.events.subscribe()
     }
 
-    /// Dispatch overheads recorded since the start (or the last call), oldest first.
+    /// Dispatch overheads recorded since the start (or the last call; at most the latest
+    /// 100,000), oldest first.
     pub fn take_dispatch_samples(&self) -> Vec<DispatchSample> {
         std::mem::take(&mut *self.inner.dispatch.lock())
     }
@@ -662,6 +666,7 @@ impl Farm {
             rt.stop.store(true, Ordering::SeqCst);
         }
         st.sched.remove_backend(name);
+        st.orphans.remove(name);
         st.union = Arc::new(merge(&st.backends));
         if !removed {
             return Err(FarmError::NotFound(format!(
@@ -784,10 +789,12 @@ impl Farm {
     }
 
     pub(crate) fn record_dispatch(&self, sample: DispatchSample) {
+        // The most recent samples only: a long-running farm must not grow this.
         let mut d = self.inner.dispatch.lock();
-        if d.len() < 1_000_000 {
-            d.push(sample);
+        if d.len() >= MAX_DISPATCH_SAMPLES {
+            d.drain(..MAX_DISPATCH_SAMPLES / 2);
         }
+        d.push(sample);
     }
 
     /// The end of an attempt: store the outcome, free the slot, and queue the job again

@@ -377,6 +377,22 @@ pub(crate) fn parse_text(text: &str) -> Result<Event, String> {
     })
 }
 
+/// The end of a `u32`-length-prefixed section at byte 4 (after the event type), checked
+/// against the frame's length.
+fn prefixed_end(bytes: &[u8], frame: &str, section: &str) -> Result<usize, String> {
+    let len = be_u32(bytes, 4).ok_or_else(|| format!("{frame} without its {section} length"))?;
+    usize::try_from(len)
+        .ok()
+        .and_then(|l| l.checked_add(8))
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| {
+            format!(
+                "{frame} with {len} bytes of {section} in {} bytes",
+                bytes.len()
+            )
+        })
+}
+
 /// Reads a big-endian `u32` at `at`.
 fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let b = bytes.get(at..at.checked_add(4)?)?;
@@ -409,18 +425,7 @@ pub(crate) fn parse_binary(bytes: &[u8]) -> Result<Event, String> {
         }
         // TEXT: u32 node id length, node id, text.
         3 => {
-            let len =
-                be_u32(bytes, 4).ok_or("a text (binary type 3) without its node id length")?;
-            let end = usize::try_from(len)
-                .ok()
-                .and_then(|l| l.checked_add(8))
-                .filter(|&e| e <= bytes.len())
-                .ok_or_else(|| {
-                    format!(
-                        "a text (binary type 3) with a node id of {len} bytes in {} bytes",
-                        bytes.len()
-                    )
-                })?;
+            let end = prefixed_end(bytes, "a text (binary type 3)", "node id")?;
             Ok(Event::Text {
                 node_id: String::from_utf8_lossy(&bytes[8..end]).into_owned(),
                 text: String::from_utf8_lossy(&bytes[end..]).into_owned(),
@@ -428,18 +433,7 @@ pub(crate) fn parse_binary(bytes: &[u8]) -> Result<Event, String> {
         }
         // PREVIEW_IMAGE_WITH_METADATA: u32 metadata length, JSON metadata, image.
         4 => {
-            let len =
-                be_u32(bytes, 4).ok_or("a preview (binary type 4) without its metadata length")?;
-            let end = usize::try_from(len)
-                .ok()
-                .and_then(|l| l.checked_add(8))
-                .filter(|&e| e <= bytes.len())
-                .ok_or_else(|| {
-                    format!(
-                        "a preview (binary type 4) with {len} bytes of metadata in {} bytes",
-                        bytes.len()
-                    )
-                })?;
+            let end = prefixed_end(bytes, "a preview (binary type 4)", "metadata")?;
             let meta: Value = serde_json::from_slice(&bytes[8..end]).map_err(|e| {
                 format!("a preview (binary type 4) whose metadata is not JSON ({e})")
             })?;
