@@ -20,6 +20,8 @@
 //!   jobs per state are counters kept by triggers, so 100,000+ stored jobs cost nothing
 //!   extra. Times are passed in by the caller (milliseconds), the store reads no clock.
 
+#![forbid(clippy::print_stdout, clippy::print_stderr)]
+
 mod backends;
 mod codec;
 mod error;

@@ -140,12 +140,3 @@ fn the_current_schema_has_every_table() {
         assert!(has_table(&conn, t), "missing table {t}");
     }
 }
-
-#[test]
-#[ignore = "prints the query plans for reading"]
-fn print_plans() {
-    let conn = migrated();
-    for (name, sql) in sql::ALL {
-        println!("{name}: {}", plan(&conn, sql).join(" | "));
-    }
-}
