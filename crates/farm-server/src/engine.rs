@@ -667,6 +667,7 @@ impl Farm {
         }
         st.sched.remove_backend(name);
         st.orphans.remove(name);
+        st.freed_at.remove(name);
         st.union = Arc::new(merge(&st.backends));
         if !removed {
             return Err(FarmError::NotFound(format!(
@@ -818,17 +819,13 @@ impl Farm {
             let cancelled = rt.as_ref().is_some_and(|r| r.cancel.load(Ordering::SeqCst));
             let lost_outcome = matches!(outcome, Outcome::Lost(_));
             match outcome {
-                Outcome::Succeeded(outputs) => {
-                    finish_attempt(AttemptState::Succeeded, None)?;
-                    store.complete(id, &outputs, now)?;
-                }
-                Outcome::Cancelled => {
-                    finish_attempt(AttemptState::Cancelled, None)?;
-                    store.mark_cancelled(id, now)?;
-                }
-                Outcome::Failed(msg) | Outcome::Lost(msg) if cancelled => {
-                    finish_attempt(AttemptState::Cancelled, Some(&msg))?;
-                    store.mark_cancelled(id, now)?;
+                // `complete`, `fail` and `mark_cancelled` close the open attempt in their
+                // own transaction; only a requeue (and a lost attempt's state) needs the
+                // attempt finished separately.
+                Outcome::Succeeded(outputs) => store.complete(id, &outputs, now)?,
+                Outcome::Cancelled => store.mark_cancelled(id, now)?,
+                Outcome::Failed(_) | Outcome::Lost(_) if cancelled => {
+                    store.mark_cancelled(id, now)?
                 }
                 Outcome::Failed(msg) | Outcome::Lost(msg) => {
                     let lost = lost_outcome;
@@ -838,7 +835,6 @@ impl Farm {
                         (AttemptState::Failed, "failed")
                     };
                     let msg = format!("attempt {} on {} {what}: {msg}", a.number, a.backend);
-                    finish_attempt(state, Some(&msg))?;
                     if lost {
                         st.orphans
                             .entry(a.backend.clone())
@@ -854,23 +850,25 @@ impl Farm {
                     }
                     let row = store.job(id)?;
                     let attempts = row.as_ref().map_or(u32::MAX, |r| r.attempts);
-                    let mut excluded: BTreeSet<String> = row
-                        .as_ref()
-                        .map(|r| r.excluded.iter().cloned().collect())
-                        .unwrap_or_default();
-                    excluded.insert(a.backend.clone());
-                    let capable = capable_backends(&st, row.as_ref());
                     if attempts > a.job.max_retries {
+                        if lost {
+                            finish_attempt(state, Some(&msg))?;
+                        }
                         store.fail(id, &format!("{msg} (no retries left)"), now)?;
-                    } else {
+                    } else if let Some(row) = row {
                         // Exclude the backend, unless that leaves the job nowhere to run: a
                         // one-backend farm retries on the same backend once it is back.
-                        let exclude = (!capable.is_subset(&excluded)).then_some(a.backend.as_str());
-                        store.requeue(id, exclude, Some(&msg))?;
-                        if let Some(row) = store.job(id)? {
-                            st.queued_at.insert(id, Instant::now());
-                            st.sched.enqueue(queued_job(&row));
+                        let mut queued = queued_job(&row);
+                        let capable = capable_backends(&st, &queued);
+                        queued.excluded.insert(a.backend.clone());
+                        let exclude = !capable.is_subset(&queued.excluded);
+                        if !exclude {
+                            queued.excluded.remove(&a.backend);
                         }
+                        finish_attempt(state, Some(&msg))?;
+                        store.requeue(id, exclude.then_some(a.backend.as_str()), Some(&msg))?;
+                        st.queued_at.insert(id, Instant::now());
+                        st.sched.enqueue(queued);
                     }
                 }
                 Outcome::Abandoned => {}
@@ -1021,11 +1019,7 @@ fn not_found(e: StoreError) -> FarmError {
 }
 
 /// Backends whose catalogue, tags and pool fit the job (health and exclusions aside).
-fn capable_backends(st: &State, row: Option<&JobRow>) -> BTreeSet<String> {
-    let Some(row) = row else {
-        return BTreeSet::new();
-    };
-    let q = queued_job(row);
+fn capable_backends(st: &State, q: &QueuedJob) -> BTreeSet<String> {
     st.backends
         .values()
         .filter(|b| {

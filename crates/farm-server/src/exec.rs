@@ -11,7 +11,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -460,7 +460,7 @@ fn stored_name(dir: &Path, item: &OutputItem) -> String {
     let base = format!("{node}_{}", clean.trim_start_matches('.'));
     let mut name = base.clone();
     let mut n = 1;
-    while PathBuf::from(dir).join(&name).exists() || name == "job.json" {
+    while dir.join(&name).exists() || name == "job.json" {
         name = format!("{n}_{base}");
         n += 1;
     }

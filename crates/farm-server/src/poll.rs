@@ -21,30 +21,27 @@ pub(crate) fn run(farm: Farm, name: String, client: Client, stop: Arc<AtomicBool
     let mut last_view = None;
     while !stop.load(Ordering::SeqCst) && !farm.stopping() {
         let t0 = Instant::now();
-        let stats = probe_client.system_stats();
         // A backend that did not answer the first request is not asked a second time in
         // this round (a frozen one would cost two timeouts per probe).
-        let queue = match &stats {
-            Ok(_) => Some(probe_client.queue()),
-            Err(_) => None,
-        };
+        let answer = probe_client
+            .system_stats()
+            .and_then(|stats| Ok((stats, probe_client.queue()?)));
         let latency_ms = t0.elapsed().as_millis() as u64;
         let usable = {
             let mut st = farm.inner.state.lock();
             let Some(b) = st.backends.get_mut(&name) else {
                 return;
             };
-            let (probe, remaining) = match (&stats, &queue) {
-                (Ok(_), Some(Ok(q))) => (
-                    Probe::Ok { latency_ms },
-                    Some((q.running.len() + q.pending.len()) as u32),
-                ),
-                (Err(e), _) | (_, Some(Err(e))) => (Probe::Failed(e.to_string()), None),
-                (Ok(_), None) => (Probe::Failed("no answer".into()), None),
+            let (probe, remaining) = match answer {
+                Ok((stats, q)) => {
+                    b.stats = Some(stats);
+                    (
+                        Probe::Ok { latency_ms },
+                        Some((q.running.len() + q.pending.len()) as u32),
+                    )
+                }
+                Err(e) => (Probe::Failed(e.to_string()), None),
             };
-            if let Ok(s) = stats {
-                b.stats = Some(s);
-            }
             let changed = b.health.observe(probe);
             let usable = b.health.state().usable();
             if let Some(h) = changed {
